@@ -1,0 +1,192 @@
+"""Public GDN entry points: validation, dtype and layout dispatch, ``out=``, threads."""
+import numpy as np
+
+from cgdn import _kernels
+from cgdn._threads import effective_num_threads, sequential_blas
+from cgdn._validation import (
+    as_input_array,
+    channel_axis,
+    check_data_format,
+    check_flag,
+    check_out,
+    check_parameter,
+    check_positive_real,
+    compute_dtype,
+)
+
+# Work-unit sizes. They depend only on the shape, never on the thread count, so results
+# are identical for any number of threads.
+_TILE_PIXELS_SMALL_C = 512   # channels_last, C <= 96: pixels per tile
+_TILE_PIXELS_LARGE_C = 512   # channels_last, C > 96
+_TILE_POSITIONS = 256        # channels_first: spatial positions per (image, block) tile
+
+
+def apply_gdn(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
+              epsilon=0.5, data_format="channels_last", out=None, num_threads=None):
+    r"""Apply GDN (or IGDN) with given effective parameters.
+
+    Computes, independently at every position (batch index and spatial index),
+
+    .. math:: y_i = x_i / \left(\beta_i + \sum_j \gamma_{ji} |x_j|^\alpha\right)^\epsilon
+
+    (``inverse=True`` multiplies instead of dividing). This is the store-free
+    primitive behind :func:`cgdn.gdn`.
+
+    Parameters
+    ----------
+    inputs : array_like of shape (N, ..., C) or (N, C, ...)
+        Input of rank >= 2, float16, float32 or float64. The channel axis is given
+        by ``data_format``. float16 is computed in float32 and returned as float16.
+    beta : array_like of shape (C,)
+        Effective beta: finite and non-negative.
+    gamma : array_like of shape (C, C)
+        Effective gamma in TensorFlow's orientation: ``gamma[j, i]`` weighs input
+        channel ``j`` in the pool of output channel ``i``. Finite and non-negative.
+        (PyTorch ports store the transpose.)
+    inverse : bool, default False
+        Compute IGDN (``x * pool ** epsilon``) instead of GDN.
+    rectify : bool, default False
+        Replace ``x`` by ``max(x, 0)`` first, in the pool and in the numerator.
+    alpha : float, default 2.0
+        Exponent of ``|x|`` in the pool; must be > 0.
+    epsilon : float, default 0.5
+        Exponent of the pool; must be > 0. ``alpha=2, epsilon=0.5`` is classic GDN,
+        ``alpha=1, epsilon=1`` the simplified GDN of Johnston et al. (2019).
+    data_format : {'channels_last', 'channels_first'}, default 'channels_last'
+        Whether channels are the last axis or axis 1.
+    out : ndarray, optional
+        Destination with the result's shape and dtype; may be ``inputs`` itself
+        (in place). When ``out`` partly overlaps ``inputs``, the input is copied
+        first, so the result is still correct.
+    num_threads : int, optional
+        OpenMP threads. None: the OpenMP default (honours ``OMP_NUM_THREADS`` and
+        ``threadpoolctl`` limits); negative values count back from all cores
+        (-1 = all).
+
+    Returns
+    -------
+    ndarray
+        The result, of the input's shape and dtype (``out`` if it was given).
+
+    Raises
+    ------
+    TypeError
+        If ``inputs`` is not float16/32/64, ``out`` has the wrong dtype, or an
+        argument has the wrong type.
+    ValueError
+        If ``data_format`` is unknown, the rank is below 2, there are no channels,
+        ``beta``/``gamma`` have the wrong shape or are negative or non-finite,
+        ``alpha``/``epsilon`` are not positive, ``out`` has the wrong shape or is
+        read-only, or ``num_threads`` is 0.
+
+    See Also
+    --------
+    cgdn.gdn : the TensorFlow-style layer with stored, reparameterized variables.
+
+    Notes
+    -----
+    Results are identical for any ``num_threads``. NaN or Inf in one position only
+    affects that position.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import cgdn
+    >>> x = np.array([[3.0, 4.0], [0.0, -2.0]])
+    >>> y = cgdn.apply_gdn(x, beta=[1.0, 1.0], gamma=0.1 * np.eye(2))
+    >>> np.allclose(y, x / np.sqrt(1 + 0.1 * x**2))
+    True
+    >>> z = cgdn.apply_gdn(y, [1.0, 1.0], 0.1 * np.eye(2), inverse=True)
+    >>> np.round(z[0], 3)  # one IGDN step undoes GDN only approximately
+    array([2.642, 3.153])
+    """
+    x = as_input_array(inputs, min_rank=2)
+    data_format = check_data_format(data_format)
+    n_channels = _n_channels(x, data_format)
+    dtype = compute_dtype(x.dtype)
+    beta = check_parameter("beta", beta, (n_channels,), dtype)
+    gamma = check_parameter("gamma", gamma, (n_channels, n_channels), dtype)
+    return normalize(
+        x, beta, gamma,
+        inverse=check_flag("inverse", inverse),
+        rectify=check_flag("rectify", rectify),
+        alpha=check_positive_real("alpha", alpha),
+        epsilon=check_positive_real("epsilon", epsilon),
+        data_format=data_format,
+        out=check_out(out, x.shape, x.dtype),
+        num_threads=effective_num_threads(num_threads),
+    )
+
+
+def _n_channels(x, data_format):
+    n_channels = x.shape[channel_axis(data_format, x.ndim)]
+    if n_channels == 0:
+        raise ValueError(
+            f"inputs must have at least one channel ({data_format}), got shape {x.shape}"
+        )
+    return n_channels
+
+
+def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, out,
+              num_threads):
+    """Run the kernels on validated arguments (beta/gamma already in the compute dtype)."""
+    dtype = compute_dtype(x.dtype)
+    shape = x.shape
+    if x.size == 0:
+        return out if out is not None else np.empty(shape, dtype=x.dtype)
+
+    # Canonical layout: (pixels, C) for channels_last (and for any rank-2 input);
+    # (N, C, positions) for channels_first.
+    n_channels = beta.shape[0]
+    channels_last = data_format == "channels_last" or x.ndim == 2
+    if channels_last:
+        kernel_shape = (x.size // n_channels, n_channels)
+    else:
+        kernel_shape = (shape[0], n_channels, x.size // (shape[0] * n_channels))
+
+    src = np.ascontiguousarray(x, dtype=dtype)
+    writes_into_out = (
+        out is not None and out.dtype == dtype and out.flags.c_contiguous
+    )
+    dest = out if writes_into_out else np.empty(shape, dtype=dtype)
+    if writes_into_out and np.may_share_memory(dest, src) and not _same_view(dest, src):
+        src = src.copy()  # partial overlap: read from a copy, as NumPy ufuncs do
+
+    src = src.reshape(kernel_shape)
+    dest_view = dest.reshape(kernel_shape)
+    if channels_last:
+        n_units = kernel_shape[0]
+        tile = _TILE_PIXELS_SMALL_C if n_channels <= 96 else _TILE_PIXELS_LARGE_C
+        tile = min(tile, n_units)
+        n_tiles = -(-n_units // tile)
+        kernel = _kernels.gdn_channels_last
+    else:
+        n_units = kernel_shape[2]
+        tile = min(_TILE_POSITIONS, n_units)
+        n_tiles = shape[0] * -(-n_units // tile)
+        kernel = _kernels.gdn_channels_first
+    num_threads = max(1, min(num_threads, n_tiles))
+    scratch = np.empty((num_threads, 2 * tile * n_channels), dtype=dtype)
+    args = (src, beta, gamma, dest_view, scratch, tile, alpha, epsilon, inverse, rectify,
+            num_threads)
+    if n_channels > _kernels.SMALL_CHANNELS:
+        with sequential_blas():
+            kernel(*args)
+    else:
+        kernel(*args)
+
+    if out is not None:
+        if dest is not out:
+            np.copyto(out, dest, casting="same_kind")
+        return out
+    if dest.dtype != x.dtype:
+        return dest.astype(x.dtype)
+    return dest
+
+
+def _same_view(a, b):
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.strides == b.strides
+        and a.shape == b.shape
+    )

@@ -1,0 +1,130 @@
+"""Argument checks shared by ``apply_gdn`` and ``gdn``.
+
+Every check raises before anything is created or written. Dtype and type problems are
+``TypeError``; values and shapes are ``ValueError`` (NumPy's own split). Each message
+names the argument, what was expected and what was received.
+"""
+import numbers
+
+import numpy as np
+
+DATA_FORMATS = ("channels_last", "channels_first")
+
+# dtype of the input -> dtype the kernels compute in
+_COMPUTE_DTYPES = {
+    np.dtype(np.float16): np.dtype(np.float32),
+    np.dtype(np.float32): np.dtype(np.float32),
+    np.dtype(np.float64): np.dtype(np.float64),
+}
+
+
+def _unwrap_0d(value):
+    # Scalars stored as 0-d arrays (as in .npz files) behave like the scalar.
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
+
+
+def as_input_array(inputs, *, min_rank, name="inputs"):
+    """``inputs`` as an ndarray of a supported float dtype and rank >= ``min_rank``."""
+    if isinstance(inputs, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} must not be a masked array (the mask would be ignored); "
+            f"use {name}.filled(value) or {name}.data explicitly"
+        )
+    try:
+        x = np.asarray(inputs)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
+    if x.dtype not in _COMPUTE_DTYPES:
+        hint = (
+            "; convert with .astype(np.float32) or .astype(np.float64)"
+            if x.dtype.kind in "biuf"
+            else ""
+        )
+        raise TypeError(
+            f"{name} must have dtype float16, float32 or float64, got {x.dtype}{hint}"
+        )
+    if x.ndim < min_rank:
+        raise ValueError(
+            f"{name} must have at least {min_rank} dimensions, got shape {x.shape}"
+        )
+    return x
+
+
+def compute_dtype(dtype):
+    """The dtype the kernels compute in for an input of ``dtype`` (float16 -> float32)."""
+    return _COMPUTE_DTYPES[np.dtype(dtype)]
+
+
+def check_data_format(data_format):
+    data_format = _unwrap_0d(data_format)
+    if isinstance(data_format, str) and data_format in DATA_FORMATS:
+        return str(data_format)
+    raise ValueError(
+        f"data_format must be 'channels_last' or 'channels_first', got {data_format!r}"
+    )
+
+
+def channel_axis(data_format, ndim):
+    return ndim - 1 if data_format == "channels_last" else 1
+
+
+def check_flag(name, value):
+    """A Python bool from ``value`` (bool, NumPy bool, or the ints 0 and 1)."""
+    value = _unwrap_0d(value)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool, got {value!r}")
+
+
+def check_positive_real(name, value, *, allow_zero=False):
+    """``value`` as a finite Python float that is > 0 (>= 0 with ``allow_zero``)."""
+    value = _unwrap_0d(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    bound_ok = value >= 0 if allow_zero else value > 0
+    if not (np.isfinite(value) and bound_ok):
+        expected = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {expected}, got {value!r}")
+    return value
+
+
+def check_parameter(name, value, shape, dtype):
+    """A C-contiguous ``dtype`` copy of parameter ``value``: finite, >= 0, of ``shape``."""
+    value = _unwrap_0d(value) if np.ndim(value) == 0 else value
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.shape != tuple(shape):
+        raise ValueError(
+            f"{name} must have shape {tuple(shape)} for {shape[0]} channels, got {arr.shape}"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        arr = np.array(arr, dtype=dtype, order="C", copy=True)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (in {dtype}), got non-finite values")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be non-negative, got a minimum of {arr.min()!r}")
+    return arr
+
+
+def check_out(out, shape, dtype):
+    """Check ``out`` (or None) is a writeable ndarray of ``shape`` and ``dtype``."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray or None, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have dtype {np.dtype(dtype)}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable, got a read-only array")
+    return out

@@ -1,0 +1,26 @@
+"""Shared test helpers: a float64 NumPy reference, tolerances and golden-file access."""
+import pathlib
+
+import numpy as np
+import pytest
+
+from cgdn._reference import reference_gdn  # noqa: F401  (re-exported for tests)
+
+# Reference outputs of TensorFlow (tensorflow-compression 2.14.1) and PyTorch 2.13.0,
+# copied from the project's shared/golden folder (see golden/README.md).
+GOLDEN_DIR = pathlib.Path(__file__).resolve().parent / "golden"
+GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.npz"))
+
+# Tolerances against a float64 reference, by dtype of the result.
+RTOL = {np.float16: 2e-3, np.float32: 1e-5, np.float64: 1e-10}
+ATOL = {np.float16: 2e-3, np.float32: 1e-6, np.float64: 1e-10}
+
+
+def assert_close(actual, expected, dtype):
+    dtype = np.dtype(dtype).type
+    np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261125)

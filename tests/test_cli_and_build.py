@@ -1,0 +1,66 @@
+"""The command line, the build configuration, and the README/CI contract."""
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+
+import cgdn
+from cgdn import __main__ as cli
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_openmp_enabled_in_this_build():
+    # As sklearn's test_openmp_parallelism_enabled: CI must not ship serial kernels.
+    info = cgdn.show_config(mode="dicts")
+    assert info["openmp"] is True
+    assert info["max_threads"] >= 1
+    assert any(p["user_api"] == "blas" for p in info["threadpools"])
+
+
+def test_show_config_prints(capsys):
+    assert cgdn.show_config() is None
+    text = capsys.readouterr().out
+    assert "openmp" in text and "max_threads" in text and "blas" in text
+
+
+def test_show_config_bad_mode():
+    import pytest
+
+    with pytest.raises(ValueError, match="mode"):
+        cgdn.show_config(mode="json")
+
+
+def test_demo_input_is_deterministic_and_image_like():
+    a, b = cli.demo_input(), cli.demo_input()
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == cli.DEMO_SHAPE and a.dtype == np.float32
+    # neighbouring pixels are strongly correlated, unlike noise
+    corr = np.corrcoef(a[0, :, :-1, 0].ravel(), a[0, :, 1:, 0].ravel())[0, 1]
+    assert corr > 0.9
+
+
+def test_demo_and_info_subprocess():
+    demo = subprocess.run([sys.executable, "-m", "cgdn", "demo", "--repeats", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "demo: OK" in demo.stdout and "round trip" in demo.stdout
+    info = subprocess.run([sys.executable, "-m", "cgdn", "info"], capture_output=True,
+                          text=True, timeout=120)
+    assert info.returncode == 0 and "openmp         on" in info.stdout
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith(("#", "set ", "cd "))]
+    assert ci_lines, ".ci/run runs nothing"
+    for line in ci_lines:
+        assert line in readme, f"{line!r} from .ci/run is not the README's test command"
+
+
+def test_build_outputs_are_ignored():
+    ignore = (ROOT / ".gitignore").read_text()
+    for pattern in ("*.so", "cgdn/*.c", "build/"):
+        assert pattern in ignore

@@ -1,0 +1,75 @@
+"""Thread-count semantics, thread invariance, BLAS limits and concurrent callers."""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import cgdn
+from cgdn import _kernels
+from cgdn._threads import effective_num_threads
+
+
+@pytest.mark.parametrize("shape,data_format", [
+    ((1, 64, 64, 3), "channels_last"), ((1, 64, 64, 16), "channels_last"),
+    ((2, 40, 40, 96), "channels_last"), ((1, 30, 30, 192), "channels_last"),
+    ((2, 16, 40, 40), "channels_first"), ((1, 96, 33, 31), "channels_first"),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_identical_for_any_thread_count(rng, shape, data_format, dtype):
+    x = rng.standard_normal(shape).astype(dtype)
+    c = shape[-1] if data_format == "channels_last" else shape[1]
+    beta = rng.uniform(0.5, 1.5, c)
+    gamma = rng.uniform(0, 0.2, (c, c))
+    results = [cgdn.apply_gdn(x, beta, gamma, data_format=data_format, num_threads=n)
+               for n in (1, 2, 3, -1)]
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+
+
+def test_effective_num_threads():
+    all_threads = effective_num_threads(None)
+    assert all_threads >= 1
+    assert effective_num_threads(-1) == all_threads
+    assert effective_num_threads(-1000) == 1
+    assert effective_num_threads(3) == 3
+    assert effective_num_threads(np.int64(2)) == 2
+
+
+def test_threadpoolctl_openmp_limit_is_respected():
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert effective_num_threads(None) == 1
+        assert _kernels.omp_max_threads() == 1
+
+
+def test_openmp_env_var_respected():
+    if os.environ.get("OMP_NUM_THREADS"):
+        assert effective_num_threads(None) == _kernels.omp_max_threads()
+
+
+def test_blas_limits_restored_after_call(rng):
+    def blas_threads():
+        return sorted((p["filepath"], p["num_threads"]) for p in threadpool_info()
+                      if p["user_api"] == "blas")
+
+    before = blas_threads()
+    x = rng.standard_normal((4000, 64)).astype(np.float32)
+    cgdn.apply_gdn(x, np.ones(64), np.full((64, 64), 0.01))
+    assert blas_threads() == before
+
+
+def test_concurrent_callers_match_serial(rng):
+    inputs = [rng.standard_normal((2, 50, 50, c)).astype(np.float32) for c in (3, 16, 64, 130)]
+    params = [(np.ones(x.shape[-1]), np.full((x.shape[-1],) * 2, 0.05)) for x in inputs]
+    serial = [cgdn.apply_gdn(x, b, g, num_threads=1) for x, (b, g) in zip(inputs, params)]
+
+    def work(k):
+        i = k % len(inputs)
+        return i, cgdn.apply_gdn(inputs[i], *params[i], num_threads=2)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for i, y in pool.map(work, range(64)):
+            np.testing.assert_array_equal(y, serial[i])
+    info = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    assert all(p["num_threads"] >= 1 for p in info)
