@@ -1,7 +1,7 @@
 """Public GDN entry points: validation, dtype and layout dispatch, ``out=``, threads."""
 import numpy as np
 
-from cgdn import _kernels
+from cgdn import _kernels, params
 from cgdn._threads import effective_num_threads, sequential_blas
 from cgdn._validation import (
     as_input_array,
@@ -190,3 +190,145 @@ def _same_view(a, b):
         and a.strides == b.strides
         and a.shape == b.shape
     )
+
+
+def gdn(inputs, inverse=False, beta_min=1e-6, gamma_init=0.1, reparam_offset=2**-18,
+        data_format="channels_last", activity_regularizer=None, trainable=True, name=None,
+        reuse=None, *, rectify=False, alpha=2.0, epsilon=0.5, store=None, out=None,
+        num_threads=None):
+    r"""GDN layer with TensorFlow's ``tf.contrib.layers.gdn`` interface and semantics.
+
+    Creates (or, with ``reuse``, finds) the variables ``<scope>/reparam_beta`` ``[C]``
+    and ``<scope>/reparam_gamma`` ``[C, C]`` in a parameter store, derives the effective
+    parameters from them on every call,
+
+    .. math::
+        \beta = \max(\text{reparam\_beta}, \sqrt{\text{beta\_min} + p})^2 - p, \quad
+        \gamma = \max(\text{reparam\_gamma}, \text{reparam\_offset})^2 - p
+
+    with the pedestal :math:`p = \text{reparam\_offset}^2`, and returns
+    ``apply_gdn(inputs, beta, gamma, ...)``. Fresh variables give beta = 1 and
+    gamma = ``gamma_init`` * I exactly.
+
+    Parameters
+    ----------
+    inputs : array_like of shape (N, ..., C) or (N, C, ...)
+        Rank >= 3 (as TensorFlow; use :func:`apply_gdn` for a (P, C) matrix), float16,
+        float32 or float64. Variables are created in the compute dtype (float32 for
+        float16 and float32 inputs, float64 for float64).
+    inverse : bool, default False
+        IGDN instead of GDN.
+    beta_min : float, default 1e-6
+        Lower bound of the effective beta; >= 0.
+    gamma_init : float, default 0.1
+        Initial effective gamma is ``gamma_init * I``; >= 0. Used only at creation.
+    reparam_offset : float, default 2**-18
+        Offset of the reparameterization; > 0.
+    data_format : {'channels_last', 'channels_first'}, default 'channels_last'
+    activity_regularizer : callable, optional
+        ``activity_regularizer(outputs)`` returns a scalar; ``value / N`` (N = batch
+        size, as TF 1.15) is appended to ``store.losses`` tagged with the layer scope.
+        Nothing is appended for an empty batch.
+    trainable : bool, default True
+        Whether newly created variables are listed in ``store.trainable_variables``.
+    name : str, optional
+        Layer scope name. None gives ``gdn``, ``gdn_1``, ... (first free name per store
+        and enclosing :func:`cgdn.variable_scope`).
+    reuse : {None, False, True, cgdn.AUTO_REUSE}
+        None/False: the layer must not exist yet. True: it must exist (and ``name`` is
+        required). AUTO_REUSE: create when missing, share when present. A reusing
+        enclosing :func:`cgdn.variable_scope` passes its reuse down.
+    rectify, alpha, epsilon
+        As in :func:`apply_gdn` (classic GDN: ``alpha=2, epsilon=0.5``).
+    store : parameter store, optional
+        Where variables live; the default store (:func:`cgdn.get_default_store`) if None.
+    out, num_threads
+        As in :func:`apply_gdn`.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``inputs`` (``out`` if given).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For every invalid argument (SPEC section 4), and for the reuse rules: an existing
+        layer without reuse, a missing layer with ``reuse=True``, or a channel-count
+        mismatch. All arguments are checked before anything is created: a failing call
+        leaves the store exactly as it was.
+
+    See Also
+    --------
+    apply_gdn : the same computation with effective parameters given directly.
+    cgdn.variable_scope, cgdn.ParameterStore, cgdn.import_compressai
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import cgdn
+    >>> store = cgdn.ParameterStore()
+    >>> x = np.linspace(-3, 3, 2 * 4 * 4 * 8, dtype=np.float32).reshape(2, 4, 4, 8)
+    >>> y = cgdn.gdn(x, store=store)                 # creates gdn/reparam_*
+    >>> bool(np.allclose(y, x / np.sqrt(1 + 0.1 * x**2)))
+    True
+    >>> y2 = cgdn.gdn(x, name="gdn", reuse=True, store=store)   # shares them
+    >>> z = cgdn.gdn(x, inverse=True, store=store)   # a new layer: gdn_1
+    >>> list(store)
+    ['gdn/reparam_beta', 'gdn/reparam_gamma', 'gdn_1/reparam_beta', 'gdn_1/reparam_gamma']
+    """
+    x = as_input_array(inputs, min_rank=3)
+    data_format = check_data_format(data_format)
+    n_channels = _n_channels(x, data_format)
+    dtype = compute_dtype(x.dtype)
+    inverse = check_flag("inverse", inverse)
+    rectify = check_flag("rectify", rectify)
+    trainable = check_flag("trainable", trainable)
+    beta_min = check_positive_real("beta_min", beta_min, allow_zero=True)
+    gamma_init = check_positive_real("gamma_init", gamma_init, allow_zero=True)
+    reparam_offset = check_positive_real("reparam_offset", reparam_offset)
+    alpha = check_positive_real("alpha", alpha)
+    epsilon = check_positive_real("epsilon", epsilon)
+    if activity_regularizer is not None and not callable(activity_regularizer):
+        raise TypeError(
+            "activity_regularizer must be a callable or None, got "
+            f"{type(activity_regularizer).__name__}"
+        )
+    if name is not None:
+        params._check_scope_name(name, "name")
+    reuse = params.check_reuse(reuse)
+    store = params.check_store(store)
+    out = check_out(out, x.shape, x.dtype)
+    num_threads = effective_num_threads(num_threads)
+
+    with store.lock():
+        scope, raw_beta, raw_gamma, created = params.resolve_layer(
+            store, name, reuse, n_channels, dtype, gamma_init=gamma_init,
+            reparam_offset=reparam_offset, trainable=trainable,
+        )
+    try:
+        beta = params.reparam_value(raw_beta, beta_min, reparam_offset, dtype)
+        gamma = params.reparam_value(raw_gamma, 0.0, reparam_offset, dtype)
+        outputs = normalize(
+            x, np.ascontiguousarray(beta), np.ascontiguousarray(gamma), inverse=inverse,
+            rectify=rectify, alpha=alpha, epsilon=epsilon, data_format=data_format,
+            out=out, num_threads=num_threads,
+        )
+        if activity_regularizer is not None and outputs.shape[0] > 0:
+            store.add_loss(_regularization_loss(activity_regularizer, outputs), scope=scope)
+    except BaseException:
+        with store.lock():
+            for created_name in created:
+                del store[created_name]
+        raise
+    return outputs
+
+
+def _regularization_loss(regularizer, outputs):
+    value = np.asarray(regularizer(outputs))
+    if value.size != 1 or value.dtype.kind not in "biuf":
+        raise ValueError(
+            "activity_regularizer must return a real scalar, got "
+            f"{value.dtype} array of shape {value.shape}"
+        )
+    return float(value.reshape(())) / outputs.shape[0]
