@@ -1,7 +1,10 @@
 """Public GDN entry points: validation, dtype and layout dispatch, ``out=``, threads."""
+from contextlib import nullcontext
+
 import numpy as np
 
 from cgdn import _kernels, params
+from cgdn._careful import rescue_tiles
 from cgdn._threads import effective_num_threads, sequential_blas
 from cgdn._validation import (
     as_input_array,
@@ -167,13 +170,14 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
         kernel = _kernels.gdn_channels_first
     num_threads = max(1, min(num_threads, n_tiles))
     scratch = np.empty((num_threads, 2 * tile * n_channels), dtype=dtype)
-    args = (src, beta, gamma, dest_view, scratch, tile, alpha, epsilon, inverse, rectify,
-            num_threads)
-    if n_channels > _kernels.SMALL_CHANNELS:
-        with sequential_blas():
-            kernel(*args)
-    else:
-        kernel(*args)
+    flags = np.zeros(n_tiles, dtype=np.uint8)
+    args = (src, beta, gamma, dest_view, scratch, flags, tile, alpha, epsilon, inverse,
+            rectify, num_threads)
+    with sequential_blas() if n_channels > _kernels.SMALL_CHANNELS else nullcontext():
+        if kernel(*args):
+            # Some pools overflowed or underflowed: those tiles were left unwritten.
+            rescue_tiles(src, dest_view, flags, tile, channels_last, beta, gamma,
+                         inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon)
 
     if out is not None:
         if dest is not out:

@@ -12,8 +12,11 @@ gamma convention: ``gamma[j, i]`` weighs input channel ``j`` in the pool of outp
 channel ``i`` (TensorFlow's orientation), i.e. ``pool = f(x) @ gamma`` per pixel.
 """
 
+import numpy as np
+
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
+from libc.float cimport DBL_MAX, DBL_MIN, FLT_MAX, FLT_MIN
 from libc.math cimport pow, powf, sqrt, sqrtf
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -85,12 +88,36 @@ cdef inline floating _abs(floating v) noexcept nogil:
     return -v if v < 0 else v
 
 
+cdef inline bint _out_of_range(floating n) noexcept nogil:
+    # beta + pool overflowed, is zero or subnormal, or is NaN: the fast path may have lost
+    # the answer (x = 1e30 in float32 squares to inf; inf * 0 in the mix gives NaN).
+    if floating is float:
+        return not (n >= FLT_MIN and n <= FLT_MAX)
+    else:
+        return not (n >= DBL_MIN and n <= DBL_MAX)
+
+
+cdef inline bint _finite(floating v) noexcept nogil:
+    if floating is float:
+        return v - v == 0   # false for inf and NaN
+    else:
+        return v - v == 0
+
+
 cdef inline floating _root(floating n, RootMode mode, floating epsilon) noexcept nogil:
     if mode == ROOT_SQRT:
         return _sqrt(n)
     if mode == ROOT_ONE:
         return n
     return _pow(n, epsilon)
+
+
+cdef inline floating _normalized(floating x, floating n, const Settings* s) noexcept nogil:
+    # One output value from its input and beta + pool: the same correctly rounded
+    # operations in every loop, so the rescue pass reproduces the fast pass bit for bit.
+    if s.inverse:
+        return _rectified(x, s.rectify) * _root(n, s.root_mode, <floating> s.epsilon)
+    return _rectified(x, s.rectify) / _root(n, s.root_mode, <floating> s.epsilon)
 
 
 # ---------------------------------------------------------------------------------------
@@ -120,15 +147,8 @@ cdef void _normalize_channels(const floating* x,      # IN  n channels of one pi
                               floating* out,          # OUT n channels; may be x
                               Py_ssize_t n, const Settings* s) noexcept nogil:
     cdef Py_ssize_t k
-    cdef floating epsilon = <floating> s.epsilon
-    cdef bint rectify = s.rectify
-    cdef RootMode mode = s.root_mode
-    if s.inverse:
-        for k in range(n):
-            out[k] = _rectified(x[k], rectify) * _root(pool[k] + beta[k], mode, epsilon)
-    else:
-        for k in range(n):
-            out[k] = _rectified(x[k], rectify) / _root(pool[k] + beta[k], mode, epsilon)
+    for k in range(n):
+        out[k] = _normalized(x[k], pool[k] + beta[k], s)
 
 
 cdef void _normalize_positions(const floating* x,     # IN  n positions of one channel
@@ -137,15 +157,8 @@ cdef void _normalize_positions(const floating* x,     # IN  n positions of one c
                                floating* out,         # OUT n positions; may be x
                                Py_ssize_t n, const Settings* s) noexcept nogil:
     cdef Py_ssize_t k
-    cdef floating epsilon = <floating> s.epsilon
-    cdef bint rectify = s.rectify
-    cdef RootMode mode = s.root_mode
-    if s.inverse:
-        for k in range(n):
-            out[k] = _rectified(x[k], rectify) * _root(pool[k] + beta, mode, epsilon)
-    else:
-        for k in range(n):
-            out[k] = _rectified(x[k], rectify) / _root(pool[k] + beta, mode, epsilon)
+    for k in range(n):
+        out[k] = _normalized(x[k], pool[k] + beta, s)
 
 
 # ---------------------------------------------------------------------------------------
@@ -213,40 +226,108 @@ cdef void _mix_slab(const floating* f,      # IN  (n_ch, n_pos) row-major: chann
                 p[k] += g * fj[k]
 
 
+cdef bint _pool_out_of_range(const floating* pool,   # IN  n values, no beta
+                             const floating* beta,   # IN  beta, indexed k % beta_period
+                             Py_ssize_t n, Py_ssize_t beta_period) noexcept nogil:
+    # Whether any beta + pool of a run is out of range (see _out_of_range).
+    cdef Py_ssize_t r, k
+    cdef bint flagged = False
+    for r in range(n // beta_period):
+        for k in range(beta_period):
+            flagged |= _out_of_range(pool[r * beta_period + k] + beta[k])
+    return flagged
+
+
+cdef bint _all_finite(const floating* x, Py_ssize_t n, Py_ssize_t stride) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        if not _finite(x[k * stride]):
+            return False
+    return True
+
+
+# A pixel needs the careful path when its pool is out of range although all its inputs
+# are finite. (With a NaN or Inf input the pixel has no finite answer; the fast path's
+# NaN stays confined to it.)
+
+cdef bint _pixel_bad(const floating* x, Py_ssize_t x_stride,       # IN  the pixel's inputs
+                     const floating* pool, Py_ssize_t pool_stride,  # IN  its pool values
+                     const floating* beta, Py_ssize_t n_ch) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n_ch):
+        if _out_of_range(pool[i * pool_stride] + beta[i]):
+            return _all_finite(x, n_ch, x_stride)
+    return False
+
+
 # ---------------------------------------------------------------------------------------
 # Tiles
+#
+# A tile whose pool is out of range is flagged and left unwritten (so even in place its
+# input is intact). The caller then runs the tile again with a ``bad`` array: the same
+# arithmetic writes every pixel whose pool is in range (bit-identical to a clean run) and
+# marks the others, which the caller recomputes with a careful path.
 
-cdef void _gdn_tile_channels_last(
+cdef bint _gdn_tile_channels_last(
         const floating* x,      # IN  (n_rows, n_ch) pixels of this tile
         floating* out,          # OUT (n_rows, n_ch); may be x
         const floating* beta,   # IN  (n_ch,)
         const floating* gamma,  # IN  (n_ch, n_ch)
         floating* f,            # SCRATCH (n_rows, n_ch)
         floating* pool,         # SCRATCH (n_rows, n_ch)
+        unsigned char* bad,     # OUT (n_rows,) per-pixel flags, or NULL (see above)
         Py_ssize_t n_rows, Py_ssize_t n_ch, const Settings* s) noexcept nogil:
     cdef Py_ssize_t r
     _pool_input(x, f, n_rows * n_ch, s)
     _mix_pixels(f, gamma, pool, n_rows, n_ch)
-    for r in range(n_rows):
-        _normalize_channels(x + r * n_ch, pool + r * n_ch, beta, out + r * n_ch, n_ch, s)
+    if bad == NULL:
+        if _pool_out_of_range(pool, beta, n_rows * n_ch, n_ch):
+            for r in range(n_rows):
+                if _pixel_bad(x + r * n_ch, 1, pool + r * n_ch, 1, beta, n_ch):
+                    return True
+        for r in range(n_rows):
+            _normalize_channels(x + r * n_ch, pool + r * n_ch, beta, out + r * n_ch, n_ch, s)
+        return False
+    for r in range(n_rows):  # rescue pass: write the good pixels, mark the others
+        bad[r] = _pixel_bad(x + r * n_ch, 1, pool + r * n_ch, 1, beta, n_ch)
+        if not bad[r]:
+            _normalize_channels(x + r * n_ch, pool + r * n_ch, beta, out + r * n_ch, n_ch, s)
+    return False
 
 
-cdef void _gdn_tile_channels_first(
+cdef bint _gdn_tile_channels_first(
         const floating* x,      # IN  channel i of this block at x + i * row_stride
         floating* out,          # OUT same layout as x; may be x
         const floating* beta,   # IN  (n_ch,)
         const floating* gamma,  # IN  (n_ch, n_ch)
         floating* f,            # SCRATCH (n_ch, n_pos)
         floating* pool,         # SCRATCH (n_ch, n_pos)
+        unsigned char* bad,     # OUT (n_pos,) per-position flags, or NULL (see above)
         Py_ssize_t n_pos, Py_ssize_t n_ch, Py_ssize_t row_stride,
         const Settings* s) noexcept nogil:
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, k
     for i in range(n_ch):
         _pool_input(x + i * row_stride, f + i * n_pos, n_pos, s)
     _mix_slab(f, gamma, pool, n_pos, n_ch)
+    if bad == NULL:
+        for i in range(n_ch):
+            if _pool_out_of_range(pool + i * n_pos, &beta[i], n_pos, 1):
+                for k in range(n_pos):
+                    if _pixel_bad(x + k, row_stride, pool + k, n_pos, beta, n_ch):
+                        return True  # nothing written yet
+                break
+        for i in range(n_ch):
+            _normalize_positions(x + i * row_stride, pool + i * n_pos, beta[i],
+                                 out + i * row_stride, n_pos, s)
+        return False
+    for k in range(n_pos):  # rescue pass: write the good positions, mark the others
+        bad[k] = _pixel_bad(x + k, row_stride, pool + k, n_pos, beta, n_ch)
     for i in range(n_ch):
-        _normalize_positions(x + i * row_stride, pool + i * n_pos, beta[i],
-                             out + i * row_stride, n_pos, s)
+        for k in range(n_pos):
+            if not bad[k]:
+                out[i * row_stride + k] = _normalized(x[i * row_stride + k],
+                                                      pool[i * n_pos + k] + beta[i], s)
+    return False
 
 
 # ---------------------------------------------------------------------------------------
@@ -254,7 +335,7 @@ cdef void _gdn_tile_channels_first(
 
 cdef int _check_common(Py_ssize_t n_ch, Py_ssize_t beta_len, Py_ssize_t g0, Py_ssize_t g1,
                        Py_ssize_t tile, Py_ssize_t scratch_rows, Py_ssize_t scratch_len,
-                       int num_threads) except -1:
+                       Py_ssize_t n_flags, Py_ssize_t n_tiles, int num_threads) except -1:
     # Guards for direct callers of this private module; cgdn._gdn always passes these.
     if beta_len != n_ch or g0 != n_ch or g1 != n_ch:
         raise ValueError("beta and gamma must match the channel count")
@@ -262,6 +343,8 @@ cdef int _check_common(Py_ssize_t n_ch, Py_ssize_t beta_len, Py_ssize_t g0, Py_s
         raise ValueError("tile and num_threads must be >= 1")
     if scratch_rows < num_threads or scratch_len < 2 * tile * n_ch:
         raise ValueError("scratch must have shape (>= num_threads, >= 2 * tile * n_channels)")
+    if n_flags < n_tiles:
+        raise ValueError("flags must have one entry per tile")
     return 0
 
 
@@ -270,29 +353,38 @@ def gdn_channels_last(const floating[:, ::1] x,        # IN  (n_pixels, n_channe
                       const floating[:, ::1] gamma,    # IN  (n_channels, n_channels)
                       floating[:, ::1] out,            # OUT (n_pixels, n_channels); may be x
                       floating[:, ::1] scratch,        # SCRATCH (num_threads, 2 * tile * C)
+                      unsigned char[::1] flags,        # OUT (n_tiles,): 1 = pool out of range
                       Py_ssize_t tile, double alpha, double epsilon,
                       bint inverse, bint rectify, int num_threads):
-    """GDN over rows of a (pixels, channels) matrix, ``tile`` pixels per work unit."""
+    """GDN over rows of a (pixels, channels) matrix, ``tile`` pixels per work unit.
+
+    Returns the number of tiles flagged in ``flags`` (a pool value overflowed or was
+    zero/subnormal there; the caller recomputes those tiles with a careful path).
+    """
     cdef Py_ssize_t n_pixels = x.shape[0], n_ch = x.shape[1]
-    cdef Py_ssize_t n_tiles, t, start, stride = scratch.shape[1]
+    cdef Py_ssize_t n_tiles, t, start, n_flagged = 0, stride = scratch.shape[1]
     cdef floating* work
+    cdef unsigned char flag
     cdef int tid
     cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
     if out.shape[0] != n_pixels or out.shape[1] != n_ch:
         raise ValueError("out must have the shape of x")
-    _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
-                  scratch.shape[0], stride, num_threads)
     if n_pixels == 0 or n_ch == 0:
-        return
+        return 0
     n_tiles = (n_pixels + tile - 1) // tile
+    _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
+                  scratch.shape[0], stride, flags.shape[0], n_tiles, num_threads)
     with nogil, parallel(num_threads=num_threads):
         tid = threadid()
         work = &scratch[tid, 0]
         for t in prange(n_tiles, schedule="static"):
             start = t * tile
-            _gdn_tile_channels_last(&x[start, 0], &out[start, 0], &beta[0], &gamma[0, 0],
-                                    work, work + tile * n_ch,
-                                    min(tile, n_pixels - start), n_ch, &s)
+            flag = _gdn_tile_channels_last(&x[start, 0], &out[start, 0], &beta[0],
+                                           &gamma[0, 0], work, work + tile * n_ch, NULL,
+                                           min(tile, n_pixels - start), n_ch, &s)
+            flags[t] = flag
+            n_flagged += flag
+    return n_flagged
 
 
 def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channels, n_positions)
@@ -300,31 +392,77 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
                        const floating[:, ::1] gamma,   # IN  (n_channels, n_channels)
                        floating[:, :, ::1] out,        # OUT like x; may be x
                        floating[:, ::1] scratch,       # SCRATCH (num_threads, 2 * tile * C)
+                       unsigned char[::1] flags,       # OUT (n_tiles,): 1 = pool out of range
                        Py_ssize_t tile, double alpha, double epsilon,
                        bint inverse, bint rectify, int num_threads):
-    """GDN over (batch, channels, positions) blocks, ``tile`` positions per work unit."""
+    """GDN over (batch, channels, positions) blocks, ``tile`` positions per work unit.
+
+    Tile ``t`` covers image ``t // n_blocks``, positions from ``(t % n_blocks) * tile``.
+    Returns the number of flagged tiles, as :func:`gdn_channels_last`.
+    """
     cdef Py_ssize_t n_batch = x.shape[0], n_ch = x.shape[1], n_pos = x.shape[2]
-    cdef Py_ssize_t n_blocks, n_tiles, t, b, start, stride = scratch.shape[1]
+    cdef Py_ssize_t n_blocks, n_tiles, t, b, start, n_flagged = 0, stride = scratch.shape[1]
     cdef floating* work
+    cdef unsigned char flag
     cdef int tid
     cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
     if out.shape[0] != n_batch or out.shape[1] != n_ch or out.shape[2] != n_pos:
         raise ValueError("out must have the shape of x")
-    _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
-                  scratch.shape[0], stride, num_threads)
     if n_batch == 0 or n_ch == 0 or n_pos == 0:
-        return
+        return 0
     n_blocks = (n_pos + tile - 1) // tile
     n_tiles = n_batch * n_blocks
+    _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
+                  scratch.shape[0], stride, flags.shape[0], n_tiles, num_threads)
     with nogil, parallel(num_threads=num_threads):
         tid = threadid()
         work = &scratch[tid, 0]
         for t in prange(n_tiles, schedule="static"):
             b = t // n_blocks
             start = (t - b * n_blocks) * tile
+            flag = _gdn_tile_channels_first(&x[b, 0, start], &out[b, 0, start], &beta[0],
+                                            &gamma[0, 0], work, work + tile * n_ch, NULL,
+                                            min(tile, n_pos - start), n_ch, n_pos, &s)
+            flags[t] = flag
+            n_flagged += flag
+    return n_flagged
+
+
+def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D view)
+                const floating[::1] beta,
+                const floating[:, ::1] gamma,
+                floating[:, :, ::1] out,           # OUT like x; may be x
+                unsigned char[::1] bad,            # OUT one flag per pixel of the tile
+                bint channels_last, Py_ssize_t t, Py_ssize_t tile,
+                double alpha, double epsilon, bint inverse, bint rectify):
+    """Run tile ``t`` again, writing its in-range pixels and flagging the others.
+
+    ``x`` is ``(1, n_pixels, C)`` for channels_last or ``(N, C, n_positions)`` for
+    channels_first. Returns the number of pixels of the tile.
+    """
+    cdef Py_ssize_t n_ch = beta.shape[0], b, start, n, n_blocks
+    cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
+    if channels_last:
+        start = t * tile
+        n = min(tile, x.shape[1] - start)
+    else:
+        n_blocks = (x.shape[2] + tile - 1) // tile
+        b = t // n_blocks
+        start = (t - b * n_blocks) * tile
+        n = min(tile, x.shape[2] - start)
+    if n <= 0 or bad.shape[0] < n or gamma.shape[0] != n_ch or gamma.shape[1] != n_ch:
+        raise ValueError("tile index or buffers out of range")
+    work = np.empty(2 * n * n_ch, dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] w = work
+    with nogil:
+        if channels_last:
+            _gdn_tile_channels_last(&x[0, start, 0], &out[0, start, 0], &beta[0],
+                                    &gamma[0, 0], &w[0], &w[n * n_ch], &bad[0], n, n_ch, &s)
+        else:
             _gdn_tile_channels_first(&x[b, 0, start], &out[b, 0, start], &beta[0],
-                                     &gamma[0, 0], work, work + tile * n_ch,
-                                     min(tile, n_pos - start), n_ch, n_pos, &s)
+                                     &gamma[0, 0], &w[0], &w[n * n_ch], &bad[0], n, n_ch,
+                                     x.shape[2], &s)
+    return n
 
 
 def omp_max_threads():

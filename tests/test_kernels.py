@@ -15,8 +15,8 @@ def test_channels_last_specializations(rng, dtype, spec, n_channels):
     out = np.empty_like(x)
     tile = 64
     scratch = np.empty((2, 2 * tile * n_channels), dtype)
-    _kernels.gdn_channels_last[spec](x, beta, gamma, out, scratch, tile, 2.0, 0.5,
-                                     False, False, 2)
+    _kernels.gdn_channels_last[spec](x, beta, gamma, out, scratch,
+                                     np.zeros(5, np.uint8), tile, 2.0, 0.5, False, False, 2)
     assert_close(out, reference_gdn(x, beta, gamma), dtype)
 
 
@@ -29,8 +29,8 @@ def test_channels_first_specializations(rng, dtype, spec, n_channels):
     out = np.empty_like(x)
     tile = 16
     scratch = np.empty((1, 2 * tile * n_channels), dtype)
-    _kernels.gdn_channels_first[spec](x, beta, gamma, out, scratch, tile, 1.0, 1.0,
-                                      True, False, 1)
+    _kernels.gdn_channels_first[spec](x, beta, gamma, out, scratch,
+                                      np.zeros(15, np.uint8), tile, 1.0, 1.0, True, False, 1)
     assert_close(out, reference_gdn(x, beta, gamma, inverse=True, alpha=1, epsilon=1,
                                     data_format="channels_first"), dtype)
 
@@ -39,20 +39,20 @@ def test_kernel_guards_refuse_small_scratch():
     x = np.ones((10, 4))
     with pytest.raises(ValueError, match="scratch"):
         _kernels.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty_like(x),
-                                   np.empty((1, 8)), 4, 2.0, 0.5, False, False, 1)
+                                   np.empty((1, 8)), np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 1)
     with pytest.raises(ValueError, match="scratch"):
         _kernels.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty_like(x),
-                                   np.empty((1, 64)), 4, 2.0, 0.5, False, False, 2)
+                                   np.empty((1, 64)), np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 2)
 
 
 def test_kernel_guards_refuse_mismatched_shapes():
     x = np.ones((10, 4))
     with pytest.raises(ValueError, match="beta and gamma"):
         _kernels.gdn_channels_last(x, np.ones(3), np.eye(4), np.empty_like(x),
-                                   np.empty((1, 64)), 4, 2.0, 0.5, False, False, 1)
+                                   np.empty((1, 64)), np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 1)
     with pytest.raises(ValueError, match="out"):
         _kernels.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty((9, 4)),
-                                   np.empty((1, 64)), 4, 2.0, 0.5, False, False, 1)
+                                   np.empty((1, 64)), np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 1)
 
 
 def test_scratch_garbage_does_not_leak_into_results(rng):
@@ -63,7 +63,7 @@ def test_scratch_garbage_does_not_leak_into_results(rng):
     gamma = np.full((24, 24), 0.02)
     out = np.empty_like(x)
     scratch = np.full((1, 2 * 64 * 24), np.nan)
-    _kernels.gdn_channels_last(x, np.ones(24), gamma, out, scratch, 64, 2.0, 0.5,
-                               False, False, 1)
+    _kernels.gdn_channels_last(x, np.ones(24), gamma, out, scratch,
+                               np.zeros(4, np.uint8), 64, 2.0, 0.5, False, False, 1)
     assert np.isnan(out[:64]).all()
     assert_close(out[64:], reference_gdn(x[64:], np.ones(24), gamma), np.float64)

@@ -1,0 +1,153 @@
+"""Hostile inputs: extreme magnitudes, non-finite values, odd array types."""
+import numpy as np
+import pytest
+
+import cgdn
+from conftest import assert_close, reference_gdn
+
+
+def _stable_classic(x, beta, g, inverse=False):
+    # x / sqrt(beta + g x^2) for a diagonal gamma = g * I, evaluated without overflow.
+    x = np.asarray(x, np.float64)
+    a = np.abs(x)
+    s = np.where(a > 0, a, 1.0)
+    with np.errstate(over="ignore"):  # beta / s**2 -> 0 for huge s is what we want
+        root = s * np.sqrt(beta / s**2 + g * (a / s) ** 2)
+    return x * root if inverse else x / root
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("value", [1e30, -3e25, 1e20, 3e38])
+def test_huge_float32_gives_the_finite_answer(value, data_format):
+    x = np.full((2, 5, 5, 4), 0.5, np.float32)
+    x[1, 2, 3, :] = value
+    if data_format == "channels_first":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    y = cgdn.apply_gdn(x, np.ones(4), 0.1 * np.eye(4), data_format=data_format)
+    assert np.all(np.isfinite(y))
+    assert_close(y, _stable_classic(x, 1.0, 0.1), np.float32)
+
+
+def test_huge_igdn_float32_finite_when_representable():
+    x = np.array([[3e19, 1.0]], np.float32)          # x^2 overflows float32, y does not
+    y = cgdn.apply_gdn(x, [1.0, 1.0], 0.1 * np.eye(2), inverse=True)
+    assert np.all(np.isfinite(y))
+    assert_close(y, _stable_classic(x, 1.0, 0.1, inverse=True), np.float32)
+    z = cgdn.apply_gdn(np.array([[1e30, 1.0]], np.float32), [1.0, 1.0], 0.1 * np.eye(2),
+                       inverse=True)
+    assert np.isinf(z[0, 0]) and z[0, 1] == np.float32(np.sqrt(1.1))  # beyond float32: inf
+
+
+def test_huge_float64():
+    x = np.array([[1e200, -1e250, 2.0]])
+    y = cgdn.apply_gdn(x, np.ones(3), 0.1 * np.eye(3))
+    assert np.all(np.isfinite(y))
+    np.testing.assert_allclose(y, _stable_classic(x, 1.0, 0.1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiny_values_with_zero_beta(dtype):
+    tiny = 1e-30 if dtype == np.float32 else 1e-200
+    x = np.array([[tiny, -2 * tiny, 0.0]], dtype)
+    y = cgdn.apply_gdn(x, np.zeros(3), 0.1 * np.eye(3) + 0.01)
+    assert np.all(np.isfinite(y))
+    ref = reference_gdn(x.astype(np.float64) / tiny, np.zeros(3), 0.1 * np.eye(3) + 0.01)
+    assert_close(y, ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_subnormal_inputs(dtype):
+    sub = np.finfo(dtype).smallest_subnormal * 7
+    x = np.array([[sub, -sub, 1.0], [sub, 0.0, 0.0]], dtype)
+    y = cgdn.apply_gdn(x, np.ones(3), 0.1 * np.eye(3))
+    assert np.all(np.isfinite(y))
+    assert y[0, 0] == sub and y[1, 1] == 0
+    y0 = cgdn.apply_gdn(x, np.zeros(3), np.eye(3))  # beta = 0: pool subnormal or zero
+    assert np.all(np.isfinite(y0[0]))
+    np.testing.assert_allclose(y0[0], np.sign(x[0]), rtol=1e-6)
+    assert np.isnan(y0[1, 1])  # 0 / sqrt(0): no finite answer exists
+
+
+def test_general_exponents_overflow_rescued():
+    x = np.array([[1e15, 2.0, 3.0]], np.float32)   # |x|**3 overflows float32
+    y = cgdn.apply_gdn(x, np.ones(3), 0.1 * np.eye(3), alpha=3.0, epsilon=1 / 3)
+    assert np.all(np.isfinite(y))
+    expected = x.astype(np.float64) / (1 + 0.1 * np.abs(x.astype(np.float64)) ** 3) ** (1 / 3)
+    assert_close(y, expected, np.float32)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_rescue_leaves_neighbours_bit_identical_and_works_in_place(rng, data_format):
+    x = rng.standard_normal((2, 40, 30, 12)).astype(np.float32)
+    if data_format == "channels_first":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    beta, gamma = rng.uniform(0.5, 1, 12), rng.uniform(0, 0.1, (12, 12))
+    clean = cgdn.apply_gdn(x, beta, gamma, data_format=data_format)
+    hot = x.copy()
+    if data_format == "channels_last":
+        hot[1, 7, 3, 5] = 1e25
+        mask = np.zeros(x.shape[:3], bool)
+        mask[1, 7, 3] = True
+    else:
+        hot[1, 5, 7, 3] = 1e25
+        mask = np.zeros((2, 40, 30), bool)
+        mask[1, 7, 3] = True
+        mask = np.broadcast_to(mask[:, None], x.shape)
+    expected_hot = reference_gdn(hot, beta, gamma, data_format=data_format)
+    for out in (None, "inplace"):
+        buf = hot.copy()
+        y = cgdn.apply_gdn(buf, beta, gamma, data_format=data_format,
+                           out=buf if out else None, num_threads=2)
+        if data_format == "channels_last":
+            np.testing.assert_array_equal(y[~mask], clean[~mask])
+            assert_close(y[mask], expected_hot[mask], np.float32)
+        else:
+            np.testing.assert_array_equal(y[~mask], clean[~mask])
+            assert_close(y[mask], expected_hot[mask], np.float32)
+        assert np.all(np.isfinite(y))
+
+
+def test_nan_inf_confined_channels_first(rng):
+    x = rng.standard_normal((2, 20, 9, 9))
+    beta, gamma = np.ones(20), np.full((20, 20), 0.02)
+    clean = cgdn.apply_gdn(x, beta, gamma, data_format="channels_first")
+    x[0, 4, 2, 2] = np.nan
+    x[1, 0, 8, 8] = -np.inf
+    y = cgdn.apply_gdn(x, beta, gamma, data_format="channels_first")
+    mask = np.zeros((2, 9, 9), bool)
+    mask[0, 2, 2] = mask[1, 8, 8] = True
+    mask = np.broadcast_to(mask[:, None], x.shape)
+    np.testing.assert_array_equal(y[~mask], clean[~mask])
+    assert np.isnan(y[0, 4, 2, 2])
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_matrix_subclass_is_handled():
+    m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    y = cgdn.apply_gdn(m, [1.0, 1.0], 0.1 * np.eye(2))
+    assert type(y) is np.ndarray
+    assert_close(y, reference_gdn(np.asarray(m), [1.0, 1.0], 0.1 * np.eye(2)), np.float64)
+
+
+@pytest.mark.parametrize("inputs,exc,match", [
+    (np.array([[1.0, "a"]], dtype=object), TypeError, "dtype float16, float32 or float64"),
+    (np.ones((2, 2), complex), TypeError, "got complex128"),
+    (np.ones((2, 2), bool), TypeError, "got bool"),
+    (np.ones((2, 2), np.int16), TypeError, "astype"),
+    (np.float64(2.0), ValueError, "at least 2 dimensions"),
+    (np.array(2.0), ValueError, "at least 2 dimensions"),
+    (5, TypeError, "got int64"),
+    ([[1.0, 2.0], [3.0]], ValueError, "rectangular"),
+    (np.ma.masked_array(np.ones((2, 2)), mask=[[0, 1], [0, 0]]), TypeError, "masked"),
+    ("text", TypeError, "dtype"),
+    (None, TypeError, "dtype"),
+])
+def test_odd_inputs_refused_clearly(inputs, exc, match):
+    with pytest.raises(exc, match=match):
+        cgdn.apply_gdn(inputs, [1.0, 1.0], np.eye(2))
+
+
+def test_lists_and_tuples_accepted():
+    y = cgdn.apply_gdn(((1.0, 2.0), (3.0, 4.0)), [1, 1], [[0.1, 0], [0, 0.1]])
+    assert_close(y, reference_gdn([[1.0, 2.0], [3.0, 4.0]], [1, 1], 0.1 * np.eye(2)),
+                 np.float64)
