@@ -73,6 +73,12 @@ def _openmp_flags(compiler):
 
 
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        # Always recompile: a debug and a release build share the output path, and a
+        # timestamp check would keep whichever was built last.
+        self.force = True
+
     def build_extensions(self):
         is_msvc = self.compiler.compiler_type == "msvc"
         flags = _openmp_flags(self.compiler)
@@ -95,10 +101,16 @@ extensions = [
     Extension(
         "cgdn._kernels",
         ["cgdn/_kernels.pyx"],
+        define_macros=[("CGDN_DEBUG_BUILD", "1")] if DEBUG else [],
     ),
 ]
 
 setup(
-    ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES),
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives=DIRECTIVES,
+        # debug and release C sources live apart, so switching never reuses a stale one
+        build_dir="build/cython-debug" if DEBUG else "build/cython",
+    ),
     cmdclass={"build_ext": BuildExt},
 )

@@ -17,7 +17,8 @@ def show_config(mode="stdout"):
     -------
     dict or None
         With ``mode='dicts'``: keys ``cgdn``, ``python``, ``numpy``, ``scipy``,
-        ``threadpoolctl`` (versions), ``openmp`` (bool), ``max_threads`` (int, the
+        ``threadpoolctl`` (versions), ``openmp`` (bool), ``debug_build`` (bool: built
+        with ``CGDN_CYTHON_DEBUG=1``), ``max_threads`` (int, the
         default ``num_threads``), ``small_channels`` (the largest channel count mixed
         without BLAS) and ``threadpools`` (``threadpoolctl.threadpool_info()``: the
         BLAS and OpenMP libraries loaded in this process).
@@ -32,7 +33,7 @@ def show_config(mode="stdout"):
     >>> import cgdn
     >>> info = cgdn.show_config(mode="dicts")
     >>> sorted(info)[:4]
-    ['cgdn', 'max_threads', 'numpy', 'openmp']
+    ['cgdn', 'debug_build', 'max_threads', 'numpy']
     >>> isinstance(info["openmp"], bool)
     True
     """
@@ -52,6 +53,7 @@ def show_config(mode="stdout"):
         "scipy": scipy.__version__,
         "threadpoolctl": threadpoolctl.__version__,
         "openmp": _kernels.openmp_enabled(),
+        "debug_build": _kernels.DEBUG_BUILD,
         "max_threads": effective_num_threads(None),
         "small_channels": _kernels.SMALL_CHANNELS,
         "threadpools": _controller().info(),
@@ -63,6 +65,7 @@ def show_config(mode="stdout"):
         print(f"  {key:<14} {info[key]}")
     print(f"  {'openmp':<14} {'on' if info['openmp'] else 'off (serial kernels)'}")
     print(f"  {'max_threads':<14} {info['max_threads']}")
+    print(f"  {'debug_build':<14} {info['debug_build']} (Cython bounds checks)")
     print(f"  {'small_channels':<14} {info['small_channels']} (hand-mixed, no BLAS, up to here)")
     print("  threadpools (BLAS used for channel mixing: SciPy's)")
     for pool in info["threadpools"]:

@@ -179,12 +179,14 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
             rescue_tiles(src, dest_view, flags, tile, channels_last, beta, gamma,
                          inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon)
 
-    if out is not None:
-        if dest is not out:
-            np.copyto(out, dest, casting="same_kind")
-        return out
-    if dest.dtype != x.dtype:
-        return dest.astype(x.dtype)
+    # float16 results beyond its range become +-inf, as astype makes them, silently.
+    with np.errstate(over="ignore"):
+        if out is not None:
+            if dest is not out:
+                np.copyto(out, dest, casting="same_kind")
+            return out
+        if dest.dtype != x.dtype:
+            return dest.astype(x.dtype)
     return dest
 
 

@@ -22,6 +22,17 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from cgdn._openmp cimport CGDN_OPENMP_ENABLED, omp_get_max_threads
 
+cdef extern from *:
+    """
+    #ifndef CGDN_DEBUG_BUILD
+    #define CGDN_DEBUG_BUILD 0
+    #endif
+    """
+    bint CGDN_DEBUG_BUILD
+
+# Whether this module was built with CGDN_CYTHON_DEBUG=1 (bounds checks on).
+DEBUG_BUILD = bool(CGDN_DEBUG_BUILD)
+
 # With at most this many channels the channel mix is a hand loop: a BLAS call per tile
 # costs more than it saves.
 SMALL_CHANNELS = 8

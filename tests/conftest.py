@@ -3,6 +3,7 @@ import pathlib
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from cgdn._reference import reference_gdn  # noqa: F401  (re-exported for tests)
 
@@ -10,6 +11,16 @@ from cgdn._reference import reference_gdn  # noqa: F401  (re-exported for tests)
 # copied from the project's shared/golden folder (see golden/README.md).
 GOLDEN_DIR = pathlib.Path(__file__).resolve().parent / "golden"
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.npz"))
+
+# Property-test profiles: "ci" (the default, a few hundred examples per test) and
+# "thorough" (10,000 per test): python -m pytest tests/test_properties.py
+# --hypothesis-profile=thorough
+_SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=300, deadline=None,
+                          suppress_health_check=_SUPPRESSED)
+settings.register_profile("thorough", max_examples=10_000, deadline=None,
+                          suppress_health_check=_SUPPRESSED)
+settings.load_profile("ci")
 
 # Tolerances against a float64 reference, by dtype of the result.
 RTOL = {np.float16: 2e-3, np.float32: 1e-5, np.float64: 1e-10}

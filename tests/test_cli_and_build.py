@@ -64,3 +64,13 @@ def test_build_outputs_are_ignored():
     ignore = (ROOT / ".gitignore").read_text()
     for pattern in ("*.so", "cgdn/*.c", "build/"):
         assert pattern in ignore
+
+
+def test_debug_build_matches_environment():
+    # .ci/run builds and tests a second time with CGDN_CYTHON_DEBUG=1 exported: that run
+    # must really use the bounds-checked kernels.
+    import os
+
+    from cgdn import _kernels
+
+    assert _kernels.DEBUG_BUILD == (os.environ.get("CGDN_CYTHON_DEBUG") == "1")

@@ -411,3 +411,54 @@ def test_reparam_helpers_match_tf_definitions():
     assert got[4] == np.float32(0.25) - np.float32(offset**2)
     init = params.reparam_init(np.array([0.0, 1.0]), offset, np.float64)
     np.testing.assert_allclose(params.reparam_value(init, 0.0, offset), [0.0, 1.0])
+
+
+@pytest.mark.parametrize("failing", ["fsync", "replace", "savez_midway"])
+def test_save_interrupted_at_any_point_keeps_previous_file(store, tmp_path, monkeypatch,
+                                                           failing):
+    path = tmp_path / "p.npz"
+    store.save(path)
+    original = path.read_bytes()
+    changed = pickle.loads(pickle.dumps(store))
+    changed["a/reparam_beta"] = [5.0, 5.0, 5.0]
+    if failing == "fsync":
+        monkeypatch.setattr(params.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("io")))
+    elif failing == "replace":
+        monkeypatch.setattr(params.os, "replace",
+                            lambda a, b: (_ for _ in ()).throw(OSError("io")))
+    else:
+        real_savez = np.savez
+
+        def savez_then_fail(f, **arrays):
+            real_savez(f, **arrays)
+            f.truncate(f.tell() // 2)
+            raise KeyboardInterrupt  # interrupted, not just failed
+
+        monkeypatch.setattr(params.np, "savez", savez_then_fail)
+    with pytest.raises((OSError, KeyboardInterrupt)):
+        changed.save(path)
+    assert path.read_bytes() == original
+    assert sorted(os.listdir(tmp_path)) == ["p.npz"]
+
+
+def test_restore_refuses_bad_files_and_keeps_store(store, tmp_path):
+    snapshot = {n: store[n].copy() for n in store}
+    bad_nan = tmp_path / "nan.npz"
+    other = pickle.loads(pickle.dumps(store))
+    other._variables["a/reparam_beta"] = np.array([1.0, np.nan, 1.0], np.float32)  # bypass
+    other.save(bad_nan)
+    shape = tmp_path / "shape.npz"
+    s2 = cgdn.ParameterStore()
+    cgdn.gdn(np.ones((1, 2, 2, 4), np.float32), name="a", store=s2)
+    cgdn.gdn(np.ones((1, 2, 2, 5)), name="b", store=s2)
+    s2.save(shape)
+    missing = tmp_path / "missing.npz"
+    s3 = cgdn.ParameterStore()
+    cgdn.gdn(np.ones((1, 2, 2, 3), np.float32), name="a", store=s3)
+    s3.save(missing)
+    for path, match in ((bad_nan, "non-finite"), (shape, "shape"),
+                        (missing, r"missing \['b/reparam_beta'")):
+        with pytest.raises(ValueError, match=match):
+            store.restore(path)
+        for name, value in snapshot.items():
+            np.testing.assert_array_equal(store[name], value)
