@@ -10,6 +10,7 @@ CGDN_DISABLE_OPENMP=1
     Build serial kernels even when the compiler supports OpenMP.
 """
 import os
+import platform
 import sys
 import tempfile
 import textwrap
@@ -89,20 +90,55 @@ class BuildExt(build_ext):
                 stacklevel=1,
             )
             flags = ([], [])
+        kept = []
         for ext in self.extensions:
-            if not is_msvc:
-                ext.extra_compile_args = BASE_COMPILE_ARGS + ext.extra_compile_args
+            isa_flags = ext.extra_compile_args
+            if isa_flags and (is_msvc or not _compiles_with(self.compiler, isa_flags)):
+                warnings.warn(f"cgdn: the compiler cannot build {ext.name}; skipped",
+                              stacklevel=1)
+                continue
+            ext.extra_compile_args = ([] if is_msvc else BASE_COMPILE_ARGS) + isa_flags
             ext.extra_compile_args += flags[0]
             ext.extra_link_args += flags[1]
+            kept.append(ext)
+        self.extensions = kept
         super().build_extensions()
+
+
+# One kernel body (cgdn/_kernels_impl.pxi), one extension module per instruction set;
+# cgdn._isa picks the best one the CPU supports at import. Never -march=native.
+ISA_VARIANTS = {
+    "cgdn._kernels": [],
+    "cgdn._kernels_avx2": ["-mavx2", "-mfma"],
+    "cgdn._kernels_avx512": ["-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mavx2",
+                             "-mfma", "-mprefer-vector-width=512"],
+}
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+
+
+def _compiles_with(compiler, flags):
+    """Whether the compiler accepts ``flags`` (an instruction-set probe)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "isa.c")
+        with open(source, "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        try:
+            compiler.compile([source], output_dir=tmp, extra_postargs=flags)
+        except Exception:  # the compiler refused the flags
+            return False
+    return True
 
 
 extensions = [
     Extension(
-        "cgdn._kernels",
-        ["cgdn/_kernels.pyx"],
+        name,
+        [name.replace(".", "/") + ".pyx"],
+        include_dirs=["cgdn"],
         define_macros=[("CGDN_DEBUG_BUILD", "1")] if DEBUG else [],
-    ),
+        extra_compile_args=list(flags),
+    )
+    for name, flags in ISA_VARIANTS.items()
+    if not flags or X86
 ]
 
 setup(

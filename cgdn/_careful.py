@@ -39,7 +39,7 @@ def careful_rows(x, beta, gamma, *, inverse, rectify, alpha, epsilon):
         return np.sign(x) * np.exp(log_y)
 
 
-def rescue_tiles(src, dest, flags, tile, channels_last, beta, gamma, **settings):
+def rescue_tiles(kernels, src, dest, flags, tile, channels_last, beta, gamma, **settings):
     """Finish every tile the kernels flagged, from ``src`` into ``dest``.
 
     ``src``/``dest`` are the kernels' canonical views: (P, C) for channels_last,
@@ -47,15 +47,13 @@ def rescue_tiles(src, dest, flags, tile, channels_last, beta, gamma, **settings)
     run again through the same kernel arithmetic, which writes its in-range pixels (bit
     for bit what a clean run gives) and marks the rest; only those are recomputed here.
     Flagged tiles were left unwritten, so the marked pixels still hold their input even
-    when ``dest`` is ``src``.
+    when ``dest`` is ``src``. ``kernels`` is the kernel module of the fast pass.
     """
-    from cgdn import _kernels
-
     if channels_last:
         src, dest = src.reshape((1,) + src.shape), dest.reshape((1,) + dest.shape)
     bad = np.zeros(tile, dtype=np.uint8)
     for t in np.flatnonzero(flags):
-        n = _kernels.rescue_tile(src, beta, gamma, dest, bad, channels_last, int(t), tile,
+        n = kernels.rescue_tile(src, beta, gamma, dest, bad, channels_last, int(t), tile,
                                  settings["alpha"], settings["epsilon"], settings["inverse"],
                                  settings["rectify"])
         if channels_last:

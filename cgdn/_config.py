@@ -18,7 +18,8 @@ def show_config(mode="stdout"):
     dict or None
         With ``mode='dicts'``: keys ``cgdn``, ``python``, ``numpy``, ``scipy``,
         ``threadpoolctl`` (versions), ``openmp`` (bool), ``debug_build`` (bool: built
-        with ``CGDN_CYTHON_DEBUG=1``), ``max_threads`` (int, the
+        with ``CGDN_CYTHON_DEBUG=1``), ``isa`` (the kernel variant in use: 'avx512',
+        'avx2' or 'baseline') and ``isa_available``, ``max_threads`` (int, the
         default ``num_threads``), ``small_channels`` (the largest channel count mixed
         without BLAS) and ``threadpools`` (``threadpoolctl.threadpool_info()``: the
         BLAS and OpenMP libraries loaded in this process).
@@ -42,7 +43,8 @@ def show_config(mode="stdout"):
     import scipy
     import threadpoolctl
 
-    from cgdn import _kernels, __version__
+    from cgdn import __version__, _isa
+    from cgdn._isa import kernels as _kernels
     from cgdn._threads import _controller, effective_num_threads
 
     info = {
@@ -54,6 +56,8 @@ def show_config(mode="stdout"):
         "threadpoolctl": threadpoolctl.__version__,
         "openmp": _kernels.openmp_enabled(),
         "debug_build": _kernels.DEBUG_BUILD,
+        "isa": _kernels.ISA,
+        "isa_available": _isa.available(),
         "max_threads": effective_num_threads(None),
         "small_channels": _kernels.SMALL_CHANNELS,
         "threadpools": _controller().info(),
@@ -66,6 +70,8 @@ def show_config(mode="stdout"):
     print(f"  {'openmp':<14} {'on' if info['openmp'] else 'off (serial kernels)'}")
     print(f"  {'max_threads':<14} {info['max_threads']}")
     print(f"  {'debug_build':<14} {info['debug_build']} (Cython bounds checks)")
+    print(f"  {'isa':<14} {info['isa']} (kernels in use; runnable here: "
+          f"{', '.join(info['isa_available'])}; CGDN_ISA overrides)")
     print(f"  {'small_channels':<14} {info['small_channels']} (hand-mixed, no BLAS, up to here)")
     print("  threadpools (BLAS used for channel mixing: SciPy's)")
     for pool in info["threadpools"]:

@@ -3,7 +3,8 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from cgdn import _kernels, params
+from cgdn import params
+from cgdn._isa import kernels as _kernels
 from cgdn._careful import rescue_tiles
 from cgdn._threads import effective_num_threads, sequential_blas
 from cgdn._validation import (
@@ -19,9 +20,14 @@ from cgdn._validation import (
 
 # Work-unit sizes. They depend only on the shape, never on the thread count, so results
 # are identical for any number of threads.
-_TILE_PIXELS_SMALL_C = 512   # channels_last, C <= 96: pixels per tile
-_TILE_PIXELS_LARGE_C = 512   # channels_last, C > 96
 _TILE_POSITIONS = 256        # channels_first: spatial positions per (image, block) tile
+
+
+def _tile_pixels(n_channels):
+    """Pixels per channels_last tile: the tile's f and pool stay in L1/L2."""
+    if n_channels <= _kernels.SMALL_CHANNELS:
+        return min(2048, max(64, 8192 // n_channels))
+    return 240 if n_channels <= 96 else 512
 
 
 def apply_gdn(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
@@ -159,8 +165,7 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
     dest_view = dest.reshape(kernel_shape)
     if channels_last:
         n_units = kernel_shape[0]
-        tile = _TILE_PIXELS_SMALL_C if n_channels <= 96 else _TILE_PIXELS_LARGE_C
-        tile = min(tile, n_units)
+        tile = min(_tile_pixels(n_channels), n_units)
         n_tiles = -(-n_units // tile)
         kernel = _kernels.gdn_channels_last
     else:
@@ -169,14 +174,14 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
         n_tiles = shape[0] * -(-n_units // tile)
         kernel = _kernels.gdn_channels_first
     num_threads = max(1, min(num_threads, n_tiles))
-    scratch = np.empty((num_threads, 2 * tile * n_channels), dtype=dtype)
+    scratch = np.empty((num_threads, 2 * tile * n_channels + _kernels.SCRATCH_PAD), dtype=dtype)
     flags = np.zeros(n_tiles, dtype=np.uint8)
     args = (src, beta, gamma, dest_view, scratch, flags, tile, alpha, epsilon, inverse,
             rectify, num_threads)
     with sequential_blas() if n_channels > _kernels.SMALL_CHANNELS else nullcontext():
         if kernel(*args):
             # Some pools overflowed or underflowed: those tiles were left unwritten.
-            rescue_tiles(src, dest_view, flags, tile, channels_last, beta, gamma,
+            rescue_tiles(_kernels, src, dest_view, flags, tile, channels_last, beta, gamma,
                          inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon)
 
     # float16 results beyond its range become +-inf, as astype makes them, silently.

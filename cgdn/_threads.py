@@ -10,6 +10,9 @@ import numpy as np
 from cgdn import _kernels
 
 
+_CPU_COUNT = os.cpu_count() or 1  # os.cpu_count() is slow enough to matter per call
+
+
 @functools.cache
 def _controller():
     # Created lazily, after cgdn._kernels is imported, so libgomp and BLAS are loaded.
@@ -37,7 +40,7 @@ def effective_num_threads(num_threads):
         raise ValueError("num_threads must be a positive int, a negative int or None, got 0")
     max_threads = _kernels.omp_max_threads()
     if not os.environ.get("OMP_NUM_THREADS"):
-        max_threads = min(max_threads, os.cpu_count() or 1)
+        max_threads = min(max_threads, _CPU_COUNT)
     if num_threads is None:
         return max(1, max_threads)
     num_threads = int(num_threads)

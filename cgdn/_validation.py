@@ -94,7 +94,10 @@ def check_positive_real(name, value, *, allow_zero=False):
 
 
 def check_parameter(name, value, shape, dtype):
-    """A C-contiguous ``dtype`` copy of parameter ``value``: finite, >= 0, of ``shape``."""
+    """``value`` as a C-contiguous ``dtype`` array: finite, >= 0, of ``shape``.
+
+    The result may be ``value`` itself (never written to) when it already qualifies.
+    """
     value = _unwrap_0d(value) if np.ndim(value) == 0 else value
     try:
         arr = np.asarray(value)
@@ -106,11 +109,14 @@ def check_parameter(name, value, shape, dtype):
         raise ValueError(
             f"{name} must have shape {tuple(shape)} for {shape[0]} channels, got {arr.shape}"
         )
-    with np.errstate(over="ignore", invalid="ignore"):
-        arr = np.array(arr, dtype=dtype, order="C", copy=True)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite (in {dtype}), got non-finite values")
-    if np.any(arr < 0):
+    if arr.dtype != dtype:
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = arr.astype(dtype)
+    arr = np.ascontiguousarray(arr)
+    # one pass each for min and max: NaN fails both comparisons, inf fails the second
+    if arr.size and not (arr.min() >= 0 and arr.max() < np.inf):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite (in {dtype}), got non-finite values")
         raise ValueError(f"{name} must be non-negative, got a minimum of {arr.min()!r}")
     return arr
 

@@ -1,69 +1,118 @@
-"""The private kernels called directly: fused specializations and guards."""
+"""The private kernels called directly: every ISA variant, fused specializations, guards."""
+import os
+
 import numpy as np
 import pytest
 
-from cgdn import _kernels
+from cgdn import _isa
 from conftest import assert_close, reference_gdn
 
+VARIANTS = _isa.available()
+KERNELS = {isa: _isa.load(isa) for isa in VARIANTS}
 
+
+def test_variants_report_their_isa():
+    for isa, module in KERNELS.items():
+        assert module.ISA == isa
+    assert VARIANTS[-1] == "baseline"
+    forced = os.environ.get("CGDN_ISA")
+    assert _isa.kernels.ISA == (forced if forced in VARIANTS else VARIANTS[0])  # best default
+
+
+def _scratch(k, threads, tile, c, dtype):
+    return np.empty((threads, 2 * tile * c + k.SCRATCH_PAD), dtype)
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
-@pytest.mark.parametrize("n_channels", [3, _kernels.SMALL_CHANNELS + 1, 40])
-def test_channels_last_specializations(rng, dtype, spec, n_channels):
-    x = rng.standard_normal((300, n_channels)).astype(dtype)
-    beta = np.ones(n_channels, dtype)
+@pytest.mark.parametrize("n_channels", [1, 3, 5, 8, 13, 16, 17, 40])
+@pytest.mark.parametrize("mode", [(2.0, 0.5, False), (2.0, 0.5, True), (1.0, 1.0, False),
+                                  (1.0, 1.0, True), (1.5, 0.7, False)])
+def test_channels_last_every_variant(rng, isa, dtype, spec, n_channels, mode):
+    k = KERNELS[isa]
+    alpha, epsilon, inverse = mode
+    x = rng.standard_normal((301, n_channels)).astype(dtype)
+    beta = rng.uniform(0.5, 1.5, n_channels).astype(dtype)
     gamma = rng.uniform(0, 0.3, (n_channels, n_channels)).astype(dtype)
     out = np.empty_like(x)
     tile = 64
-    scratch = np.empty((2, 2 * tile * n_channels), dtype)
-    _kernels.gdn_channels_last[spec](x, beta, gamma, out, scratch,
-                                     np.zeros(5, np.uint8), tile, 2.0, 0.5, False, False, 2)
-    assert_close(out, reference_gdn(x, beta, gamma), dtype)
+    flags = np.zeros(5, np.uint8)
+    n = k.gdn_channels_last[spec](x, beta, gamma, out, _scratch(k, 2, tile, n_channels, dtype),
+                                  flags, tile, alpha, epsilon, inverse, False, 2)
+    assert n == 0 and not flags.any()
+    assert_close(out, reference_gdn(x, beta, gamma, alpha=alpha, epsilon=epsilon,
+                                    inverse=inverse), dtype)
 
 
+@pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
-@pytest.mark.parametrize("n_channels", [2, _kernels.SMALL_CHANNELS + 1, 33])
-def test_channels_first_specializations(rng, dtype, spec, n_channels):
+@pytest.mark.parametrize("n_channels", [2, 16, 17, 33])
+@pytest.mark.parametrize("rectify", [False, True])
+def test_channels_first_every_variant(rng, isa, dtype, spec, n_channels, rectify):
+    k = KERNELS[isa]
     x = rng.standard_normal((3, n_channels, 77)).astype(dtype)
     beta = np.full(n_channels, 0.5, dtype)
     gamma = rng.uniform(0, 0.3, (n_channels, n_channels)).astype(dtype)
     out = np.empty_like(x)
     tile = 16
-    scratch = np.empty((1, 2 * tile * n_channels), dtype)
-    _kernels.gdn_channels_first[spec](x, beta, gamma, out, scratch,
-                                      np.zeros(15, np.uint8), tile, 1.0, 1.0, True, False, 1)
+    k.gdn_channels_first[spec](x, beta, gamma, out, _scratch(k, 1, tile, n_channels, dtype),
+                               np.zeros(15, np.uint8), tile, 1.0, 1.0, True, rectify, 1)
     assert_close(out, reference_gdn(x, beta, gamma, inverse=True, alpha=1, epsilon=1,
-                                    data_format="channels_first"), dtype)
+                                    rectify=rectify, data_format="channels_first"), dtype)
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+def test_variants_agree_closely(rng, isa):
+    x = rng.standard_normal((2, 50, 50, 12)).astype(np.float32)
+    beta, gamma = np.ones(12, np.float32), rng.uniform(0, 0.1, (12, 12)).astype(np.float32)
+    results = {}
+    for name, k in KERNELS.items():
+        out = np.empty((5000, 12), np.float32)
+        k.gdn_channels_last(x.reshape(-1, 12), beta, gamma, out,
+                            _scratch(k, 1, 500, 12, np.float32), np.zeros(10, np.uint8),
+                            500, 2.0, 0.5, False, False, 1)
+        results[name] = out
+    np.testing.assert_allclose(results[isa], results["baseline"], rtol=2e-6)
 
 
 def test_kernel_guards_refuse_small_scratch():
+    k = _isa.kernels
     x = np.ones((10, 4))
     with pytest.raises(ValueError, match="scratch"):
-        _kernels.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty_like(x),
-                                   np.empty((1, 8)), np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 1)
+        k.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty_like(x), np.empty((1, 8)),
+                            np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 1)
     with pytest.raises(ValueError, match="scratch"):
-        _kernels.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty_like(x),
-                                   np.empty((1, 64)), np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 2)
+        k.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty_like(x),
+                            _scratch(k, 1, 4, 4, np.float64), np.zeros(3, np.uint8), 4, 2.0,
+                            0.5, False, False, 2)
 
 
 def test_kernel_guards_refuse_mismatched_shapes():
+    k = _isa.kernels
     x = np.ones((10, 4))
+    scratch = _scratch(k, 1, 4, 4, np.float64)
     with pytest.raises(ValueError, match="beta and gamma"):
-        _kernels.gdn_channels_last(x, np.ones(3), np.eye(4), np.empty_like(x),
-                                   np.empty((1, 64)), np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 1)
+        k.gdn_channels_last(x, np.ones(3), np.eye(4), np.empty_like(x), scratch,
+                            np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 1)
     with pytest.raises(ValueError, match="out"):
-        _kernels.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty((9, 4)),
-                                   np.empty((1, 64)), np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 1)
+        k.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty((9, 4)), scratch,
+                            np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 1)
+    with pytest.raises(ValueError, match="flags"):
+        k.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty_like(x), scratch,
+                            np.zeros(2, np.uint8), 4, 2.0, 0.5, False, False, 1)
 
 
-def test_scratch_garbage_does_not_leak_into_results(rng):
-    # BLAS is called with beta = 0 into uninitialised scratch: NaN left there by an
-    # earlier tile must not reach later tiles.
-    x = rng.standard_normal((256, 24))
+@pytest.mark.parametrize("n_channels", [5, 24])
+def test_scratch_garbage_does_not_leak_into_results(rng, n_channels):
+    # BLAS writes into uninitialised scratch (beta = 0) and the micro-kernel spills past
+    # each pixel: NaN left in scratch by an earlier tile must not reach later tiles.
+    k = _isa.kernels
+    x = rng.standard_normal((256, n_channels))
     x[:64] = np.nan
-    gamma = np.full((24, 24), 0.02)
+    gamma = np.full((n_channels, n_channels), 0.02)
     out = np.empty_like(x)
-    scratch = np.full((1, 2 * 64 * 24), np.nan)
-    _kernels.gdn_channels_last(x, np.ones(24), gamma, out, scratch,
-                               np.zeros(4, np.uint8), 64, 2.0, 0.5, False, False, 1)
+    scratch = np.full((1, 2 * 64 * n_channels + k.SCRATCH_PAD), np.nan)
+    k.gdn_channels_last(x, np.ones(n_channels), gamma, out, scratch, np.zeros(4, np.uint8),
+                        64, 2.0, 0.5, False, False, 1)
     assert np.isnan(out[:64]).all()
-    assert_close(out[64:], reference_gdn(x[64:], np.ones(24), gamma), np.float64)
+    assert_close(out[64:], reference_gdn(x[64:], np.ones(n_channels), gamma), np.float64)

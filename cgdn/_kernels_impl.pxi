@@ -1,0 +1,518 @@
+# Compiler directives (boundscheck, wraparound, cdivision, ...) are set once, in setup.py.
+# This file is the body of every ISA variant of the kernels (_kernels.pyx: baseline,
+# _kernels_avx2.pyx, _kernels_avx512.pyx); setup.py compiles each with its own -m flags
+# and cgdn._isa picks one at import from the CPU's features.
+#
+# The kernels are called by cgdn._gdn with validated, C-contiguous, same-dtype buffers
+# only, so they cannot fail: they are ``noexcept nogil`` and run ``prange`` over tiles of
+# pixels. Each tile is processed while it is in cache: the pool input f(x) goes to this
+# thread's scratch, is mixed across channels (BLAS GEMM, or a SIMD micro-kernel for few
+# channels) into beta + pool, and the output is written from it. ``out`` may be ``x``:
+# every element of x is read before the element of out at the same place is written.
+#
+# gamma convention: gamma[j, i] weighs input channel j in the pool of output channel i
+# (TensorFlow's orientation), i.e. pool = f(x) @ gamma per pixel.
+
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
+from libc.float cimport DBL_MAX, DBL_MIN, FLT_MAX, FLT_MIN
+from libc.math cimport pow, powf, sqrt, sqrtf
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from cgdn._openmp cimport CGDN_OPENMP_ENABLED, omp_get_max_threads
+
+cdef extern from *:
+    """
+    #ifndef CGDN_DEBUG_BUILD
+    #define CGDN_DEBUG_BUILD 0
+    #endif
+    """
+    bint CGDN_DEBUG_BUILD
+
+cdef extern from "_simd.h" nogil:
+    const char* CGDN_ISA_NAME
+    int CGDN_GDN_SQRT, CGDN_IGDN_SQRT, CGDN_GDN_ONE, CGDN_IGDN_ONE
+    void cgdn_mix_few_f32(const float* f, const float* gpad, const float* bpad, float* pool,
+                          Py_ssize_t n_pix, Py_ssize_t n_ch)
+    void cgdn_mix_few_f64(const double* f, const double* gpad, const double* bpad,
+                          double* pool, Py_ssize_t n_pix, Py_ssize_t n_ch)
+    Py_ssize_t cgdn_few_width(Py_ssize_t n_ch)
+    void cgdn_normalize_f32(const float* x, const float* n, float* out, Py_ssize_t count,
+                            int mode, int rectify)
+    void cgdn_normalize_f64(const double* x, const double* n, double* out, Py_ssize_t count,
+                            int mode, int rectify)
+    int cgdn_cpu_supports(const char* isa)
+    bint cgdn_any_out_of_range_f32(const float* n, Py_ssize_t count)
+    bint cgdn_any_out_of_range_f64(const double* n, Py_ssize_t count)
+
+# Whether this module was built with CGDN_CYTHON_DEBUG=1 (bounds checks on).
+DEBUG_BUILD = bool(CGDN_DEBUG_BUILD)
+# The instruction set this variant was compiled for.
+ISA = CGDN_ISA_NAME.decode()
+
+# With at most this many channels the channel mix is a SIMD micro-kernel (channels_last)
+# or a vectorized loop (channels_first) instead of a BLAS call per tile.
+SMALL_CHANNELS = 16
+cdef Py_ssize_t _SMALL_CHANNELS = SMALL_CHANNELS
+# Extra scratch elements a tile needs beyond 2 * tile * C (the micro-kernel's spill).
+SCRATCH_PAD = 16
+
+
+def cpu_supports(isa):
+    """Whether this CPU (and OS) can run the kernels built for ``isa``: 'avx2', 'avx512'."""
+    return bool(cgdn_cpu_supports(isa.encode()))
+
+
+cdef enum PoolMode:
+    POOL_SQUARE = 0     # alpha == 2: f(v) = v * v
+    POOL_ABS = 1        # alpha == 1: f(v) = |v|
+    POOL_POW = 2        # other alpha: f(v) = |v| ** alpha
+
+
+cdef struct Settings:
+    PoolMode pool_mode
+    int fast_mode       # a CGDN_* normalization mode of _simd.h, or -1 for pow(n, epsilon)
+    double alpha
+    double epsilon
+    bint inverse
+    bint rectify
+
+
+cdef Settings _make_settings(double alpha, double epsilon, bint inverse, bint rectify):
+    cdef Settings s
+    s.pool_mode = POOL_SQUARE if alpha == 2.0 else (POOL_ABS if alpha == 1.0 else POOL_POW)
+    if epsilon == 0.5:
+        s.fast_mode = CGDN_IGDN_SQRT if inverse else CGDN_GDN_SQRT
+    elif epsilon == 1.0:
+        s.fast_mode = CGDN_IGDN_ONE if inverse else CGDN_GDN_ONE
+    else:
+        s.fast_mode = -1
+    s.alpha = alpha
+    s.epsilon = epsilon
+    s.inverse = inverse
+    s.rectify = rectify
+    return s
+
+
+# ---------------------------------------------------------------------------------------
+# Scalar helpers
+
+cdef inline floating _pow(floating v, floating e) noexcept nogil:
+    if floating is float:
+        return powf(v, e)
+    else:
+        return pow(v, e)
+
+
+cdef inline floating _rectified(floating v, bint rectify) noexcept nogil:
+    # max(v, 0) when rectifying; NaN stays NaN, as in TensorFlow's relu.
+    if rectify and v < 0:
+        return 0
+    return v
+
+
+cdef inline floating _abs(floating v) noexcept nogil:
+    return -v if v < 0 else v
+
+
+cdef inline bint _out_of_range(floating n) noexcept nogil:
+    # beta + pool overflowed, is zero or subnormal, or is NaN: the fast path may have lost
+    # the answer (x = 1e30 in float32 squares to inf; inf * 0 in the mix gives NaN).
+    if floating is float:
+        return not (n >= FLT_MIN and n <= FLT_MAX)
+    else:
+        return not (n >= DBL_MIN and n <= DBL_MAX)
+
+
+cdef inline bint _finite(floating v) noexcept nogil:
+    return v - v == 0   # false for inf and NaN
+
+
+# ---------------------------------------------------------------------------------------
+# Passes over one contiguous run of elements
+
+cdef void _pool_input(const floating* x,     # IN  n elements
+                      floating* f,           # OUT n elements: f(x)
+                      Py_ssize_t n, const Settings* s) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef floating v, alpha = <floating> s.alpha
+    cdef bint rectify = s.rectify
+    if s.pool_mode == POOL_SQUARE:
+        if rectify:
+            for k in range(n):
+                v = _rectified(x[k], True)
+                f[k] = v * v
+        else:
+            for k in range(n):
+                f[k] = x[k] * x[k]
+    elif s.pool_mode == POOL_ABS:
+        for k in range(n):
+            f[k] = _abs(_rectified(x[k], rectify))
+    else:
+        for k in range(n):
+            f[k] = _pow(_abs(_rectified(x[k], rectify)), alpha)
+
+
+cdef void _normalize_run(const floating* x,    # IN  n elements
+                         const floating* n,    # IN  n elements: beta + pool, in range
+                         floating* out,        # OUT n elements; may be x
+                         Py_ssize_t count, const Settings* s) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef floating epsilon = <floating> s.epsilon, root
+    if s.fast_mode >= 0:
+        if floating is float:
+            cgdn_normalize_f32(x, n, out, count, s.fast_mode, s.rectify)
+        else:
+            cgdn_normalize_f64(x, n, out, count, s.fast_mode, s.rectify)
+        return
+    for k in range(count):
+        root = _pow(n[k], epsilon)
+        if s.inverse:
+            out[k] = _rectified(x[k], s.rectify) * root
+        else:
+            out[k] = _rectified(x[k], s.rectify) / root
+
+
+cdef inline bint _any_out_of_range(const floating* n, Py_ssize_t count) noexcept nogil:
+    if floating is float:
+        return cgdn_any_out_of_range_f32(n, count)
+    else:
+        return cgdn_any_out_of_range_f64(n, count)
+
+
+# ---------------------------------------------------------------------------------------
+# Channel mixing
+
+cdef inline void _gemm(char transa, char transb, int m, int n, int k,
+                       const floating* a, int lda, const floating* b, int ldb,
+                       floating* c, int ldc) noexcept nogil:
+    # Column-major c = op(a) @ op(b) (BLAS alpha = 1, beta = 0). SciPy's BLAS
+    # signatures are not const-qualified, hence the casts; BLAS does not write a or b.
+    cdef floating one = 1, zero = 0
+    if floating is float:
+        sgemm(&transa, &transb, &m, &n, &k, &one, <float*> a, &lda, <float*> b, &ldb,
+              &zero, c, &ldc)
+    else:
+        dgemm(&transa, &transb, &m, &n, &k, &one, <double*> a, &lda, <double*> b, &ldb,
+              &zero, c, &ldc)
+
+
+cdef void _mix_pixels(const floating* f,      # IN  (n_rows, n_ch) row-major
+                      const floating* beta,   # IN  (n_ch,)
+                      const floating* gamma,  # IN  (n_ch, n_ch): gamma[j, i], j = input
+                      const floating* gpad,   # IN  (n_ch, W) gamma rows padded (few channels)
+                      const floating* bpad,   # IN  (W,) beta padded (few channels)
+                      floating* pool,         # OUT (n_rows, n_ch) = beta + f @ gamma
+                      Py_ssize_t n_rows, Py_ssize_t n_ch) noexcept nogil:
+    cdef Py_ssize_t r, i
+    if n_ch <= _SMALL_CHANNELS:
+        if floating is float:
+            cgdn_mix_few_f32(f, gpad, bpad, pool, n_rows, n_ch)
+        else:
+            cgdn_mix_few_f64(f, gpad, bpad, pool, n_rows, n_ch)
+        return
+    # Row-major (n_rows, C) @ (C, C) is column-major gamma^T-as-stored @ f^T.
+    _gemm(c'N', c'N', <int> n_ch, <int> n_rows, <int> n_ch,
+          gamma, <int> n_ch, f, <int> n_ch, pool, <int> n_ch)
+    for r in range(n_rows):
+        for i in range(n_ch):
+            pool[r * n_ch + i] += beta[i]
+
+
+cdef void _mix_slab(const floating* f,      # IN  (n_ch, n_pos) row-major: channel rows
+                    const floating* beta,   # IN  (n_ch,)
+                    const floating* gamma,  # IN  (n_ch, n_ch): gamma[j, i], j = input
+                    floating* pool,         # OUT (n_ch, n_pos) = beta + gamma.T @ f
+                    Py_ssize_t n_pos, Py_ssize_t n_ch) noexcept nogil:
+    cdef Py_ssize_t i, j, k
+    cdef floating g, b
+    cdef floating* p
+    cdef const floating* fj
+    if n_ch > _SMALL_CHANNELS:
+        # Column-major view: pool^T (n_pos, C) = f^T (n_pos, C) @ gamma.
+        _gemm(c'N', c'T', <int> n_pos, <int> n_ch, <int> n_ch,
+              f, <int> n_pos, gamma, <int> n_ch, pool, <int> n_pos)
+        for i in range(n_ch):
+            p = pool + i * n_pos
+            b = beta[i]
+            for k in range(n_pos):
+                p[k] += b
+        return
+    for i in range(n_ch):
+        p = pool + i * n_pos
+        b = beta[i]
+        for k in range(n_pos):
+            p[k] = b
+        for j in range(n_ch):
+            g = gamma[j * n_ch + i]
+            fj = f + j * n_pos
+            for k in range(n_pos):
+                p[k] += g * fj[k]
+
+
+# ---------------------------------------------------------------------------------------
+# Out-of-range pools
+#
+# A pixel needs the careful path when beta + pool is out of range (see _out_of_range)
+# although all its inputs are finite. (With a NaN or Inf input a pixel has no finite
+# answer; the fast path's NaN stays confined to it.) In the fast pass a tile holding such
+# a pixel is flagged and left unwritten, so even in place its input is intact. The caller
+# then runs ``rescue_tile``: the same tile arithmetic into a temporary, whose in-range
+# pixels are copied out (bit-identical to a clean run); the others are marked for the
+# careful path.
+
+cdef bint _pixel_bad(const floating* x, Py_ssize_t x_stride,   # IN  the pixel's inputs
+                     const floating* n, Py_ssize_t n_stride,   # IN  its beta + pool
+                     Py_ssize_t n_ch) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef bint pool_bad = False
+    for i in range(n_ch):
+        pool_bad |= _out_of_range(n[i * n_stride])
+    if not pool_bad:
+        return False
+    for i in range(n_ch):
+        if not _finite(x[i * x_stride]):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# Tiles
+
+cdef struct Tile:
+    const void* beta      # (C,)
+    const void* gamma     # (C, C)
+    const void* gpad      # (C, W) padded gamma rows (channels_last, C <= SMALL_CHANNELS)
+    const void* bpad      # (W,) padded beta
+    Py_ssize_t n_ch
+
+
+cdef bint _gdn_tile_channels_last(
+        const floating* x,      # IN  (n_rows, n_ch) pixels of this tile
+        floating* out,          # OUT (n_rows, n_ch); may be x
+        const Tile* tl,
+        floating* f,            # SCRATCH (n_rows, n_ch)
+        floating* pool,         # SCRATCH (n_rows, n_ch) + SCRATCH_PAD: beta + pool
+        Py_ssize_t n_rows, const Settings* s, bint check) noexcept nogil:
+    """Return True (and write nothing) if ``check`` and a pixel needs the careful path."""
+    cdef Py_ssize_t r, n_ch = tl.n_ch
+    _pool_input(x, f, n_rows * n_ch, s)
+    _mix_pixels(f, <const floating*> tl.beta, <const floating*> tl.gamma,
+                <const floating*> tl.gpad, <const floating*> tl.bpad, pool, n_rows, n_ch)
+    if check and _any_out_of_range(pool, n_rows * n_ch):
+        for r in range(n_rows):
+            if _pixel_bad(x + r * n_ch, 1, pool + r * n_ch, 1, n_ch):
+                return True
+    _normalize_run(x, pool, out, n_rows * n_ch, s)
+    return False
+
+
+cdef bint _gdn_tile_channels_first(
+        const floating* x,      # IN  channel i of this block at x + i * row_stride
+        floating* out,          # OUT channel i at out + i * out_stride; may be x
+        const Tile* tl,
+        floating* f,            # SCRATCH (n_ch, n_pos)
+        floating* pool,         # SCRATCH (n_ch, n_pos): beta + pool
+        Py_ssize_t n_pos, Py_ssize_t row_stride, Py_ssize_t out_stride,
+        const Settings* s, bint check) noexcept nogil:
+    """Return True (and write nothing) if ``check`` and a pixel needs the careful path."""
+    cdef Py_ssize_t i, k, n_ch = tl.n_ch
+    for i in range(n_ch):
+        _pool_input(x + i * row_stride, f + i * n_pos, n_pos, s)
+    _mix_slab(f, <const floating*> tl.beta, <const floating*> tl.gamma, pool, n_pos, n_ch)
+    if check and _any_out_of_range(pool, n_pos * n_ch):
+        for k in range(n_pos):
+            if _pixel_bad(x + k, row_stride, pool + k, n_pos, n_ch):
+                return True
+    for i in range(n_ch):
+        _normalize_run(x + i * row_stride, pool + i * n_pos, out + i * out_stride, n_pos, s)
+    return False
+
+
+# ---------------------------------------------------------------------------------------
+# Entry points (hold the GIL only to set up; the work runs without it)
+
+cdef int _check_common(Py_ssize_t n_ch, Py_ssize_t beta_len, Py_ssize_t g0, Py_ssize_t g1,
+                       Py_ssize_t tile, Py_ssize_t scratch_rows, Py_ssize_t scratch_len,
+                       Py_ssize_t n_flags, Py_ssize_t n_tiles, int num_threads) except -1:
+    # Guards for direct callers of this private module; cgdn._gdn always passes these.
+    if beta_len != n_ch or g0 != n_ch or g1 != n_ch:
+        raise ValueError("beta and gamma must match the channel count")
+    if tile < 1 or num_threads < 1:
+        raise ValueError("tile and num_threads must be >= 1")
+    if scratch_rows < num_threads or scratch_len < 2 * tile * n_ch + SCRATCH_PAD:
+        raise ValueError("scratch must have shape (>= num_threads, "
+                         ">= 2 * tile * n_channels + SCRATCH_PAD)")
+    if n_flags < n_tiles:
+        raise ValueError("flags must have one entry per tile")
+    return 0
+
+
+def _padded_params(const floating[::1] beta, const floating[:, ::1] gamma):
+    """(gamma rows padded to the micro-kernel's width, beta padded), as arrays."""
+    cdef Py_ssize_t n_ch = beta.shape[0]
+    dtype = np.float32 if floating is float else np.float64
+    width = cgdn_few_width(n_ch) if n_ch <= _SMALL_CHANNELS else 1
+    gpad = np.zeros((n_ch, width), dtype=dtype)
+    bpad = np.zeros(width, dtype=dtype)
+    if n_ch <= _SMALL_CHANNELS:
+        gpad[:, :n_ch] = np.asarray(gamma)
+        bpad[:n_ch] = np.asarray(beta)
+    return gpad, bpad
+
+
+def gdn_channels_last(const floating[:, ::1] x,        # IN  (n_pixels, n_channels)
+                      const floating[::1] beta,        # IN  (n_channels,)
+                      const floating[:, ::1] gamma,    # IN  (n_channels, n_channels)
+                      floating[:, ::1] out,            # OUT (n_pixels, n_channels); may be x
+                      floating[:, ::1] scratch,        # SCRATCH (num_threads, 2*tile*C + pad)
+                      unsigned char[::1] flags,        # OUT (n_tiles,): 1 = careful path
+                      Py_ssize_t tile, double alpha, double epsilon,
+                      bint inverse, bint rectify, int num_threads):
+    """GDN over rows of a (pixels, channels) matrix, ``tile`` pixels per work unit.
+
+    Returns the number of tiles flagged in ``flags``: they hold a pixel whose pool
+    overflowed or underflowed, and were left unwritten for the careful path.
+    """
+    cdef Py_ssize_t n_pixels = x.shape[0], n_ch = x.shape[1]
+    cdef Py_ssize_t n_tiles, t, start, n_flagged = 0, stride = scratch.shape[1]
+    cdef floating* work
+    cdef unsigned char flag
+    cdef int tid
+    cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
+    cdef Tile tl
+    cdef const floating[:, ::1] gpad
+    cdef const floating[::1] bpad
+    if out.shape[0] != n_pixels or out.shape[1] != n_ch:
+        raise ValueError("out must have the shape of x")
+    if n_pixels == 0 or n_ch == 0:
+        return 0
+    n_tiles = (n_pixels + tile - 1) // tile
+    _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
+                  scratch.shape[0], stride, flags.shape[0], n_tiles, num_threads)
+    gpad, bpad = _padded_params(beta, gamma)
+    tl.beta, tl.gamma, tl.gpad, tl.bpad = &beta[0], &gamma[0, 0], &gpad[0, 0], &bpad[0]
+    tl.n_ch = n_ch
+    with nogil, parallel(num_threads=num_threads):
+        tid = threadid()
+        work = &scratch[tid, 0]
+        for t in prange(n_tiles, schedule="static"):
+            start = t * tile
+            flag = _gdn_tile_channels_last(&x[start, 0], &out[start, 0], &tl, work,
+                                           work + tile * n_ch, min(tile, n_pixels - start),
+                                           &s, True)
+            flags[t] = flag
+            n_flagged += flag
+    return n_flagged
+
+
+def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channels, n_positions)
+                       const floating[::1] beta,       # IN  (n_channels,)
+                       const floating[:, ::1] gamma,   # IN  (n_channels, n_channels)
+                       floating[:, :, ::1] out,        # OUT like x; may be x
+                       floating[:, ::1] scratch,       # SCRATCH (num_threads, 2*tile*C + pad)
+                       unsigned char[::1] flags,       # OUT (n_tiles,): 1 = careful path
+                       Py_ssize_t tile, double alpha, double epsilon,
+                       bint inverse, bint rectify, int num_threads):
+    """GDN over (batch, channels, positions) blocks, ``tile`` positions per work unit.
+
+    Tile ``t`` covers image ``t // n_blocks``, positions from ``(t % n_blocks) * tile``.
+    Returns the number of flagged tiles, as :func:`gdn_channels_last`.
+    """
+    cdef Py_ssize_t n_batch = x.shape[0], n_ch = x.shape[1], n_pos = x.shape[2]
+    cdef Py_ssize_t n_blocks, n_tiles, t, b, start, n_flagged = 0, stride = scratch.shape[1]
+    cdef floating* work
+    cdef unsigned char flag
+    cdef int tid
+    cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
+    cdef Tile tl
+    if out.shape[0] != n_batch or out.shape[1] != n_ch or out.shape[2] != n_pos:
+        raise ValueError("out must have the shape of x")
+    if n_batch == 0 or n_ch == 0 or n_pos == 0:
+        return 0
+    n_blocks = (n_pos + tile - 1) // tile
+    n_tiles = n_batch * n_blocks
+    _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
+                  scratch.shape[0], stride, flags.shape[0], n_tiles, num_threads)
+    tl.beta, tl.gamma, tl.gpad, tl.bpad, tl.n_ch = &beta[0], &gamma[0, 0], NULL, NULL, n_ch
+    with nogil, parallel(num_threads=num_threads):
+        tid = threadid()
+        work = &scratch[tid, 0]
+        for t in prange(n_tiles, schedule="static"):
+            b = t // n_blocks
+            start = (t - b * n_blocks) * tile
+            flag = _gdn_tile_channels_first(&x[b, 0, start], &out[b, 0, start], &tl, work,
+                                            work + tile * n_ch, min(tile, n_pos - start),
+                                            n_pos, n_pos, &s, True)
+            flags[t] = flag
+            n_flagged += flag
+    return n_flagged
+
+
+def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D view)
+                const floating[::1] beta,
+                const floating[:, ::1] gamma,
+                floating[:, :, ::1] out,           # OUT like x; may be x
+                unsigned char[::1] bad,            # OUT one flag per pixel of the tile
+                bint channels_last, Py_ssize_t t, Py_ssize_t tile,
+                double alpha, double epsilon, bint inverse, bint rectify):
+    """Finish flagged tile ``t``: write its in-range pixels, mark the others in ``bad``.
+
+    ``x`` is ``(1, n_pixels, C)`` for channels_last or ``(N, C, n_positions)`` for
+    channels_first. The tile is computed by the same arithmetic as in the fast pass,
+    into a temporary, so the pixels written are bit-identical to a clean run. Returns
+    the number of pixels of the tile.
+    """
+    cdef Py_ssize_t n_ch = beta.shape[0], b = 0, start, n, n_blocks, i, k
+    cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
+    cdef Tile tl
+    cdef const floating[:, ::1] gpad
+    cdef const floating[::1] bpad
+    cdef floating[::1] w, tmp
+    if channels_last:
+        start = t * tile
+        n = min(tile, x.shape[1] - start)
+    else:
+        n_blocks = (x.shape[2] + tile - 1) // tile
+        b = t // n_blocks
+        start = (t - b * n_blocks) * tile
+        n = min(tile, x.shape[2] - start)
+    if n <= 0 or bad.shape[0] < n or gamma.shape[0] != n_ch or gamma.shape[1] != n_ch:
+        raise ValueError("tile index or buffers out of range")
+    dtype = np.float32 if floating is float else np.float64
+    w = np.empty(2 * n * n_ch + SCRATCH_PAD, dtype=dtype)
+    tmp = np.empty(n * n_ch, dtype=dtype)
+    gpad, bpad = _padded_params(beta, gamma)
+    tl.beta, tl.gamma, tl.gpad, tl.bpad = &beta[0], &gamma[0, 0], &gpad[0, 0], &bpad[0]
+    tl.n_ch = n_ch
+    with nogil:
+        if channels_last:
+            _gdn_tile_channels_last(&x[0, start, 0], &tmp[0], &tl, &w[0], &w[n * n_ch], n,
+                                    &s, False)
+            for k in range(n):
+                bad[k] = _pixel_bad(&x[0, start + k, 0], 1, &w[n * n_ch + k * n_ch], 1, n_ch)
+                if not bad[k]:
+                    for i in range(n_ch):
+                        out[0, start + k, i] = tmp[k * n_ch + i]
+        else:
+            _gdn_tile_channels_first(&x[b, 0, start], &tmp[0], &tl, &w[0], &w[n * n_ch], n,
+                                     x.shape[2], n, &s, False)
+            for k in range(n):
+                bad[k] = _pixel_bad(&x[b, 0, start + k], x.shape[2], &w[n * n_ch + k], n,
+                                    n_ch)
+                if not bad[k]:
+                    for i in range(n_ch):
+                        out[b, i, start + k] = tmp[i * n + k]
+    return n
+
+
+def omp_max_threads():
+    """``omp_get_max_threads()`` of the calling thread (1 in a build without OpenMP)."""
+    return omp_get_max_threads()
+
+
+def openmp_enabled():
+    """Whether the kernels were compiled with OpenMP."""
+    return bool(CGDN_OPENMP_ENABLED)

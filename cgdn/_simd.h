@@ -1,0 +1,308 @@
+/* SIMD micro-kernels of cgdn (private).
+ *
+ * This header is compiled into every ISA variant of the kernels (baseline, AVX2,
+ * AVX-512): the same source, different -m flags, one variant picked at import.
+ * It holds only the innermost loops that plain Cython cannot express well:
+ *
+ *   cgdn_mix_few_*    channel mix for C <= 16 channels (channels_last): one pixel is one
+ *                     short vector; pool = beta + sum_j f[j] * gamma[j, :] with gamma's
+ *                     rows held as vectors (GCC/Clang vector extensions);
+ *   cgdn_normalize_f32  out = x * n^-1/2 (GDN), x * n^1/2 (IGDN), x / n, x * n over a
+ *                     contiguous run, with a reciprocal square root (or reciprocal)
+ *                     estimate and one Newton step on AVX-512 / AVX, or exact sqrt and
+ *                     division elsewhere.
+ *
+ * Callers guarantee every n is a finite normal positive number (the kernels check the
+ * range first and send other pixels to the careful path), so the estimates never meet
+ * 0, inf, NaN or subnormals.
+ */
+#ifndef CGDN_SIMD_H
+#define CGDN_SIMD_H
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#if defined(__AVX512F__) || defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+#if defined(__AVX512F__)
+#define CGDN_ISA_NAME "avx512"
+#elif defined(__AVX2__)
+#define CGDN_ISA_NAME "avx2"
+#else
+#define CGDN_ISA_NAME "baseline"
+#endif
+
+typedef ptrdiff_t cgdn_ssize;
+
+/* Normalization modes (the kernels' Settings map onto these). */
+enum { CGDN_GDN_SQRT = 0, CGDN_IGDN_SQRT = 1, CGDN_GDN_ONE = 2, CGDN_IGDN_ONE = 3 };
+
+/* ---------------------------------------------------------------------------------- */
+/* Channel mix for few channels, channels_last.                                        */
+/*                                                                                    */
+/* f      (n_pix, C) row-major pool inputs f(x)                                        */
+/* gpad   (C, W) gamma rows, zero beyond column C (gamma[j, i]: input j -> output i)  */
+/* bpad   (W,) beta, zero beyond C                                                     */
+/* pool   (n_pix * C + W) output: pool[p, i] = beta[i] + sum_j f[p, j] gamma[j, i].     */
+/*        Each pixel stores a whole W-vector at pool + p*C; the lanes beyond C spill    */
+/*        into the next pixel's place and are overwritten by it (the last spill lands   */
+/*        in the W-element pad). A pixel only ever reads its own f values.             */
+
+#if defined(__GNUC__) || defined(__clang__)
+
+/* P pixels per step, one accumulator each: independent FMA chains keep the FMA units
+ * busy (one chain per pixel would wait on the FMA latency at every channel). */
+#define CGDN_DEFINE_MIX_FEW(SUFFIX, T, W, P)                                            \
+    static void cgdn_mix_few_##SUFFIX##_##W(const T *f, const T *gpad, const T *bpad,  \
+                                            T *pool, cgdn_ssize n_pix, cgdn_ssize C) { \
+        typedef T vec __attribute__((vector_size((W) * sizeof(T))));                   \
+        vec g[W], b, acc[P];                                                            \
+        cgdn_ssize p = 0, j;                                                            \
+        int q;                                                                          \
+        memcpy(&b, bpad, sizeof(vec));                                                  \
+        for (j = 0; j < C; j++) memcpy(&g[j], gpad + j * (W), sizeof(vec));            \
+        for (; p + (P) <= n_pix; p += (P)) {                                            \
+            const T *fp = f + p * C;                                                    \
+            for (q = 0; q < (P); q++) acc[q] = b;                                       \
+            for (j = 0; j < C; j++)                                                     \
+                for (q = 0; q < (P); q++) acc[q] += fp[q * C + j] * g[j];               \
+            for (q = 0; q < (P); q++) memcpy(pool + (p + q) * C, &acc[q], sizeof(vec)); \
+        }                                                                               \
+        for (; p < n_pix; p++) {                                                        \
+            const T *fp = f + p * C;                                                    \
+            acc[0] = b;                                                                 \
+            for (j = 0; j < C; j++) acc[0] += fp[j] * g[j];                             \
+            memcpy(pool + p * C, &acc[0], sizeof(vec));                                 \
+        }                                                                               \
+    }
+
+#else /* portable fallback: same contract, scalar loops */
+
+#define CGDN_DEFINE_MIX_FEW(SUFFIX, T, W, P)                                            \
+    static void cgdn_mix_few_##SUFFIX##_##W(const T *f, const T *gpad, const T *bpad,  \
+                                            T *pool, cgdn_ssize n_pix, cgdn_ssize C) { \
+        cgdn_ssize p, i, j;                                                             \
+        for (p = 0; p < n_pix; p++) {                                                   \
+            for (i = 0; i < C; i++) {                                                   \
+                T acc = bpad[i];                                                        \
+                for (j = 0; j < C; j++) acc += f[p * C + j] * gpad[j * (W) + i];        \
+                pool[p * C + i] = acc;                                                  \
+            }                                                                           \
+        }                                                                               \
+    }
+
+#endif
+
+CGDN_DEFINE_MIX_FEW(f32, float, 4, 8)
+CGDN_DEFINE_MIX_FEW(f32, float, 8, 8)
+CGDN_DEFINE_MIX_FEW(f32, float, 16, 4)
+CGDN_DEFINE_MIX_FEW(f64, double, 4, 8)
+CGDN_DEFINE_MIX_FEW(f64, double, 8, 4)
+CGDN_DEFINE_MIX_FEW(f64, double, 16, 2)
+
+/* Vector width used for C channels (C <= 16). */
+static inline cgdn_ssize cgdn_few_width(cgdn_ssize C) { return C <= 4 ? 4 : (C <= 8 ? 8 : 16); }
+
+static void cgdn_mix_few_f32(const float *f, const float *gpad, const float *bpad,
+                             float *pool, cgdn_ssize n_pix, cgdn_ssize C) {
+    cgdn_ssize w = cgdn_few_width(C);
+    if (w == 4) cgdn_mix_few_f32_4(f, gpad, bpad, pool, n_pix, C);
+    else if (w == 8) cgdn_mix_few_f32_8(f, gpad, bpad, pool, n_pix, C);
+    else cgdn_mix_few_f32_16(f, gpad, bpad, pool, n_pix, C);
+}
+
+static void cgdn_mix_few_f64(const double *f, const double *gpad, const double *bpad,
+                             double *pool, cgdn_ssize n_pix, cgdn_ssize C) {
+    cgdn_ssize w = cgdn_few_width(C);
+    if (w == 4) cgdn_mix_few_f64_4(f, gpad, bpad, pool, n_pix, C);
+    else if (w == 8) cgdn_mix_few_f64_8(f, gpad, bpad, pool, n_pix, C);
+    else cgdn_mix_few_f64_16(f, gpad, bpad, pool, n_pix, C);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Normalization over a contiguous run: out[k] = g(x[k], n[k]) for the four fast modes. */
+/* x may be rectified first (max(x, 0), NaN kept). out may be x.                        */
+
+static inline float cgdn_rect_f32(float v, int rectify) { return (rectify && v < 0) ? 0.0f : v; }
+
+static void cgdn_normalize_f32_scalar(const float *x, const float *n, float *out,
+                                      cgdn_ssize count, int mode, int rectify) {
+    cgdn_ssize k;
+    switch (mode) {
+    case CGDN_GDN_SQRT:
+        for (k = 0; k < count; k++) out[k] = cgdn_rect_f32(x[k], rectify) / sqrtf(n[k]);
+        break;
+    case CGDN_IGDN_SQRT:
+        for (k = 0; k < count; k++) out[k] = cgdn_rect_f32(x[k], rectify) * sqrtf(n[k]);
+        break;
+    case CGDN_GDN_ONE:
+        for (k = 0; k < count; k++) out[k] = cgdn_rect_f32(x[k], rectify) / n[k];
+        break;
+    default:
+        for (k = 0; k < count; k++) out[k] = cgdn_rect_f32(x[k], rectify) * n[k];
+        break;
+    }
+}
+
+#if defined(__AVX512F__)
+
+static inline __m512 cgdn_apply16(__m512 v, __m512 nv, int mode) {
+    const __m512 half = _mm512_set1_ps(0.5f), three_halves = _mm512_set1_ps(1.5f);
+    const __m512 two = _mm512_set1_ps(2.0f);
+    __m512 r;
+    switch (mode) {
+    case CGDN_GDN_SQRT:   /* r ~ n^-1/2, one Newton step: r (1.5 - 0.5 n r^2) */
+    case CGDN_IGDN_SQRT:
+        r = _mm512_rsqrt14_ps(nv);
+        r = _mm512_mul_ps(r, _mm512_fnmadd_ps(_mm512_mul_ps(half, nv), _mm512_mul_ps(r, r),
+                                              three_halves));
+        if (mode == CGDN_IGDN_SQRT) r = _mm512_mul_ps(nv, r);      /* n^1/2 = n n^-1/2 */
+        return _mm512_mul_ps(v, r);
+    case CGDN_GDN_ONE:    /* r ~ 1/n, one Newton step: r (2 - n r) */
+        r = _mm512_rcp14_ps(nv);
+        r = _mm512_mul_ps(r, _mm512_fnmadd_ps(nv, r, two));
+        return _mm512_mul_ps(v, r);
+    default:
+        return _mm512_mul_ps(v, nv);
+    }
+}
+
+static void cgdn_normalize_f32(const float *x, const float *n, float *out, cgdn_ssize count,
+                               int mode, int rectify) {
+    const __m512 zero = _mm512_setzero_ps();
+    cgdn_ssize k = 0;
+    for (; k + 16 <= count; k += 16) {
+        __m512 v = _mm512_loadu_ps(x + k);
+        if (rectify) v = _mm512_max_ps(zero, v);   /* NaN in v is returned as is */
+        _mm512_storeu_ps(out + k, cgdn_apply16(v, _mm512_loadu_ps(n + k), mode));
+    }
+    if (k < count) {
+        __mmask16 m = (__mmask16)((1u << (count - k)) - 1u);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + k);
+        __m512 nv = _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), m, n + k);
+        if (rectify) v = _mm512_max_ps(zero, v);
+        _mm512_mask_storeu_ps(out + k, m, cgdn_apply16(v, nv, mode));
+    }
+}
+
+#elif defined(__AVX__) && defined(__FMA__)
+
+static inline __m256 cgdn_apply8(__m256 v, __m256 nv, int mode) {
+    const __m256 half = _mm256_set1_ps(0.5f), three_halves = _mm256_set1_ps(1.5f);
+    const __m256 two = _mm256_set1_ps(2.0f);
+    __m256 r;
+    switch (mode) {
+    case CGDN_GDN_SQRT:
+    case CGDN_IGDN_SQRT:
+        r = _mm256_rsqrt_ps(nv);
+        r = _mm256_mul_ps(r, _mm256_fnmadd_ps(_mm256_mul_ps(half, nv), _mm256_mul_ps(r, r),
+                                              three_halves));
+        if (mode == CGDN_IGDN_SQRT) r = _mm256_mul_ps(nv, r);
+        return _mm256_mul_ps(v, r);
+    case CGDN_GDN_ONE:
+        r = _mm256_rcp_ps(nv);
+        r = _mm256_mul_ps(r, _mm256_fnmadd_ps(nv, r, two));
+        return _mm256_mul_ps(v, r);
+    default:
+        return _mm256_mul_ps(v, nv);
+    }
+}
+
+static void cgdn_normalize_f32(const float *x, const float *n, float *out, cgdn_ssize count,
+                               int mode, int rectify) {
+    const __m256 zero = _mm256_setzero_ps();
+    cgdn_ssize k = 0;
+    for (; k + 8 <= count; k += 8) {
+        __m256 v = _mm256_loadu_ps(x + k);
+        if (rectify) v = _mm256_max_ps(zero, v);
+        _mm256_storeu_ps(out + k, cgdn_apply8(v, _mm256_loadu_ps(n + k), mode));
+    }
+    if (k < count) {  /* the tail through a padded copy: the same arithmetic as above */
+        float xb[8] = {0}, nb[8] = {1, 1, 1, 1, 1, 1, 1, 1}, ob[8];
+        memcpy(xb, x + k, (size_t)(count - k) * sizeof(float));
+        memcpy(nb, n + k, (size_t)(count - k) * sizeof(float));
+        __m256 v = _mm256_loadu_ps(xb);
+        if (rectify) v = _mm256_max_ps(zero, v);
+        _mm256_storeu_ps(ob, cgdn_apply8(v, _mm256_loadu_ps(nb), mode));
+        memcpy(out + k, ob, (size_t)(count - k) * sizeof(float));
+    }
+}
+
+#else
+
+static void cgdn_normalize_f32(const float *x, const float *n, float *out, cgdn_ssize count,
+                               int mode, int rectify) {
+    cgdn_normalize_f32_scalar(x, n, out, count, mode, rectify);
+}
+
+#endif
+
+/* float64: exact square roots and divisions (auto-vectorized; -fno-math-errno). */
+static void cgdn_normalize_f64(const double *x, const double *n, double *out,
+                               cgdn_ssize count, int mode, int rectify) {
+    cgdn_ssize k;
+    switch (mode) {
+    case CGDN_GDN_SQRT:
+        for (k = 0; k < count; k++) out[k] = ((rectify && x[k] < 0) ? 0.0 : x[k]) / sqrt(n[k]);
+        break;
+    case CGDN_IGDN_SQRT:
+        for (k = 0; k < count; k++) out[k] = ((rectify && x[k] < 0) ? 0.0 : x[k]) * sqrt(n[k]);
+        break;
+    case CGDN_GDN_ONE:
+        for (k = 0; k < count; k++) out[k] = ((rectify && x[k] < 0) ? 0.0 : x[k]) / n[k];
+        break;
+    default:
+        for (k = 0; k < count; k++) out[k] = ((rectify && x[k] < 0) ? 0.0 : x[k]) * n[k];
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Range check: whether any n is not a positive, finite, normal number (0, subnormal,  */
+/* negative, inf or NaN). On the bit patterns this is one unsigned comparison, which     */
+/* vectorizes everywhere.                                                              */
+
+#include <stdint.h>
+
+static int cgdn_any_out_of_range_f32(const float *n, cgdn_ssize count) {
+    uint32_t bad = 0, bits;
+    cgdn_ssize k;
+    for (k = 0; k < count; k++) {
+        memcpy(&bits, n + k, sizeof bits);
+        bad |= (uint32_t)(bits - 0x00800000u) > (uint32_t)(0x7F7FFFFFu - 0x00800000u);
+    }
+    return bad != 0;
+}
+
+static int cgdn_any_out_of_range_f64(const double *n, cgdn_ssize count) {
+    uint64_t bad = 0, bits;
+    cgdn_ssize k;
+    for (k = 0; k < count; k++) {
+        memcpy(&bits, n + k, sizeof bits);
+        bad |= (uint64_t)(bits - 0x0010000000000000ull) >
+               (uint64_t)(0x7FEFFFFFFFFFFFFFull - 0x0010000000000000ull);
+    }
+    return bad != 0;
+}
+
+/* CPU features, for picking a variant at import (GCC/Clang; the OS's support for the
+ * wider registers is checked by the builtin too). */
+static int cgdn_cpu_supports(const char *isa) {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    if (strcmp(isa, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (strcmp(isa, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    (void)isa;
+#endif
+    return 0;
+}
+
+#endif /* CGDN_SIMD_H */
