@@ -20,7 +20,13 @@ from cgdn._validation import (
 
 # Work-unit sizes. They depend only on the shape, never on the thread count, so results
 # are identical for any number of threads.
-_TILE_POSITIONS = 256        # channels_first: spatial positions per (image, block) tile
+
+
+def _tile_positions(n_channels):
+    """Spatial positions per channels_first tile (one image's block of positions)."""
+    if n_channels <= _kernels.SMALL_CHANNELS:
+        return 256
+    return 128 if n_channels <= 96 else 384
 
 
 def _tile_pixels(n_channels):
@@ -170,7 +176,7 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
         kernel = _kernels.gdn_channels_last
     else:
         n_units = kernel_shape[2]
-        tile = min(_TILE_POSITIONS, n_units)
+        tile = min(_tile_positions(n_channels), n_units)
         n_tiles = shape[0] * -(-n_units // tile)
         kernel = _kernels.gdn_channels_first
     num_threads = max(1, min(num_threads, n_tiles))

@@ -39,6 +39,10 @@ cdef extern from "_simd.h" nogil:
     void cgdn_mix_few_f64(const double* f, const double* gpad, const double* bpad,
                           double* pool, Py_ssize_t n_pix, Py_ssize_t n_ch)
     Py_ssize_t cgdn_few_width(Py_ssize_t n_ch)
+    void cgdn_mix_slab_few_f32(const float* f, const float* gamma, const float* beta,
+                               float* pool, Py_ssize_t n_pos, Py_ssize_t n_ch)
+    void cgdn_mix_slab_few_f64(const double* f, const double* gamma, const double* beta,
+                               double* pool, Py_ssize_t n_pos, Py_ssize_t n_ch)
     void cgdn_normalize_f32(const float* x, const float* n, float* out, Py_ssize_t count,
                             int mode, int rectify)
     void cgdn_normalize_f64(const double* x, const double* n, double* out, Py_ssize_t count,
@@ -226,30 +230,23 @@ cdef void _mix_slab(const floating* f,      # IN  (n_ch, n_pos) row-major: chann
                     const floating* gamma,  # IN  (n_ch, n_ch): gamma[j, i], j = input
                     floating* pool,         # OUT (n_ch, n_pos) = beta + gamma.T @ f
                     Py_ssize_t n_pos, Py_ssize_t n_ch) noexcept nogil:
-    cdef Py_ssize_t i, j, k
-    cdef floating g, b
+    cdef Py_ssize_t i, k
+    cdef floating b
     cdef floating* p
-    cdef const floating* fj
-    if n_ch > _SMALL_CHANNELS:
-        # Column-major view: pool^T (n_pos, C) = f^T (n_pos, C) @ gamma.
-        _gemm(c'N', c'T', <int> n_pos, <int> n_ch, <int> n_ch,
-              f, <int> n_pos, gamma, <int> n_ch, pool, <int> n_pos)
-        for i in range(n_ch):
-            p = pool + i * n_pos
-            b = beta[i]
-            for k in range(n_pos):
-                p[k] += b
+    if n_ch <= _SMALL_CHANNELS:
+        if floating is float:
+            cgdn_mix_slab_few_f32(f, gamma, beta, pool, n_pos, n_ch)
+        else:
+            cgdn_mix_slab_few_f64(f, gamma, beta, pool, n_pos, n_ch)
         return
+    # Column-major view: pool^T (n_pos, C) = f^T (n_pos, C) @ gamma.
+    _gemm(c'N', c'T', <int> n_pos, <int> n_ch, <int> n_ch,
+          f, <int> n_pos, gamma, <int> n_ch, pool, <int> n_pos)
     for i in range(n_ch):
         p = pool + i * n_pos
         b = beta[i]
         for k in range(n_pos):
-            p[k] = b
-        for j in range(n_ch):
-            g = gamma[j * n_ch + i]
-            fj = f + j * n_pos
-            for k in range(n_pos):
-                p[k] += g * fj[k]
+            p[k] += b
 
 
 # ---------------------------------------------------------------------------------------

@@ -123,6 +123,88 @@ static void cgdn_mix_few_f64(const double *f, const double *gpad, const double *
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* Channel mix for few channels, channels_first: a slab of C rows of n positions.      */
+/*                                                                                    */
+/* pool[i, k] = beta[i] + sum_j gamma[j, i] f[j, k]. One vector holds consecutive       */
+/* positions; all C accumulators of a vector of positions stay in registers, so f is    */
+/* read and pool written once. C is a compile-time constant in each instantiation      */
+/* (the switch below), which lets the compiler unroll the channel loops completely.     */
+
+#if defined(__AVX512F__)
+#define CGDN_VEC_BYTES 64
+#elif defined(__AVX__)
+#define CGDN_VEC_BYTES 32
+#else
+#define CGDN_VEC_BYTES 16
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CGDN_INLINE static inline __attribute__((always_inline))
+#define CGDN_DEFINE_MIX_SLAB(SUFFIX, T)                                                  \
+    CGDN_INLINE void cgdn_mix_slab_body_##SUFFIX(const T *f, const T *gamma,             \
+                                                 const T *beta, T *pool, cgdn_ssize n,   \
+                                                 const int C) {                          \
+        typedef T vec __attribute__((vector_size(CGDN_VEC_BYTES)));                      \
+        enum { W = CGDN_VEC_BYTES / sizeof(T) };                                         \
+        vec acc[16], fv;                                                                 \
+        cgdn_ssize k = 0;                                                                \
+        int i, j;                                                                        \
+        for (; k + W <= n; k += W) {                                                     \
+            for (i = 0; i < C; i++) acc[i] = (vec){0} + beta[i];                         \
+            for (j = 0; j < C; j++) {                                                    \
+                memcpy(&fv, f + j * n + k, sizeof fv);                                   \
+                for (i = 0; i < C; i++) acc[i] += gamma[j * C + i] * fv;                 \
+            }                                                                            \
+            for (i = 0; i < C; i++) memcpy(pool + i * n + k, &acc[i], sizeof fv);        \
+        }                                                                                \
+        for (; k < n; k++) {                                                             \
+            for (i = 0; i < C; i++) {                                                    \
+                T a = beta[i];                                                           \
+                for (j = 0; j < C; j++) a += gamma[j * C + i] * f[j * n + k];            \
+                pool[i * n + k] = a;                                                     \
+            }                                                                            \
+        }                                                                                \
+    }                                                                                    \
+    static void cgdn_mix_slab_few_##SUFFIX(const T *f, const T *gamma, const T *beta,    \
+                                           T *pool, cgdn_ssize n, cgdn_ssize C) {        \
+        switch (C) {                                                                     \
+        case 1: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 1); break;          \
+        case 2: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 2); break;          \
+        case 3: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 3); break;          \
+        case 4: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 4); break;          \
+        case 5: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 5); break;          \
+        case 6: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 6); break;          \
+        case 7: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 7); break;          \
+        case 8: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 8); break;          \
+        case 9: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 9); break;          \
+        case 10: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 10); break;        \
+        case 11: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 11); break;        \
+        case 12: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 12); break;        \
+        case 13: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 13); break;        \
+        case 14: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 14); break;        \
+        case 15: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 15); break;        \
+        default: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 16); break;        \
+        }                                                                                \
+    }
+#else
+#define CGDN_DEFINE_MIX_SLAB(SUFFIX, T)                                                  \
+    static void cgdn_mix_slab_few_##SUFFIX(const T *f, const T *gamma, const T *beta,    \
+                                           T *pool, cgdn_ssize n, cgdn_ssize C) {        \
+        cgdn_ssize i, j, k;                                                              \
+        for (i = 0; i < C; i++)                                                          \
+            for (k = 0; k < n; k++) {                                                    \
+                T a = beta[i];                                                           \
+                for (j = 0; j < C; j++) a += gamma[j * C + i] * f[j * n + k];            \
+                pool[i * n + k] = a;                                                     \
+            }                                                                            \
+    }
+#endif
+
+/* C <= 16 is the caller's contract (SMALL_CHANNELS). */
+CGDN_DEFINE_MIX_SLAB(f32, float)
+CGDN_DEFINE_MIX_SLAB(f64, double)
+
+/* ---------------------------------------------------------------------------------- */
 /* Normalization over a contiguous run: out[k] = g(x[k], n[k]) for the four fast modes. */
 /* x may be rectified first (max(x, 0), NaN kept). out may be x.                        */
 

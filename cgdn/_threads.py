@@ -49,6 +49,19 @@ def effective_num_threads(num_threads):
     return num_threads
 
 
+@functools.cache
+def _kernel_blas():
+    """A controller of the BLAS that the kernels call (SciPy's), or of every BLAS.
+
+    SciPy's wheels carry their own OpenBLAS (in ``scipy.libs``) next to NumPy's: limiting
+    only SciPy's leaves NumPy's thread pool (and its threads) alone.
+    """
+    blas = _controller().select(user_api="blas")
+    scipy_libs = [lib.filepath for lib in blas.lib_controllers
+                  if os.path.basename(os.path.dirname(lib.filepath)).startswith("scipy")]
+    return blas.select(filepath=scipy_libs) if scipy_libs else blas
+
+
 _blas_lock = threading.Lock()
 _blas_users = 0
 _blas_limiter = None
@@ -65,7 +78,7 @@ def sequential_blas():
     global _blas_users, _blas_limiter
     with _blas_lock:
         if _blas_users == 0:
-            _blas_limiter = _controller().limit(limits=1, user_api="blas")
+            _blas_limiter = _kernel_blas().limit(limits=1)
         _blas_users += 1
     try:
         yield
