@@ -1,4 +1,4 @@
-"""Command line: ``python -m cgdn {info,demo}``."""
+"""Command line: ``python -m cgdn {info,demo,bench}``."""
 import argparse
 import sys
 import time
@@ -93,7 +93,16 @@ def main(argv=None):
     sub.add_parser("info", help="print cgdn.show_config()")
     demo_parser = sub.add_parser("demo", help="GDN/IGDN on an embedded image batch")
     demo_parser.add_argument("--repeats", type=int, default=7, help="timed runs (median)")
-    args = parser.parse_args(argv)
+    sub.add_parser("bench", help="quick benchmark (python benchmarks/bench_gdn.py --quick)",
+                   add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        from cgdn._bench import main as bench_main
+
+        bench_main(["--quick", "--progress", *rest], prog="python -m cgdn bench")
+        return 0
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "info":
         cgdn.show_config()
         return 0

@@ -11,6 +11,8 @@ from cgdn import _kernels
 
 
 _CPU_COUNT = os.cpu_count() or 1  # os.cpu_count() is slow enough to matter per call
+# libgomp reads OMP_NUM_THREADS once, at load: so do we.
+_OMP_ENV_SET = bool(os.environ.get("OMP_NUM_THREADS"))
 
 
 @functools.cache
@@ -39,7 +41,7 @@ def effective_num_threads(num_threads):
     if num_threads == 0:
         raise ValueError("num_threads must be a positive int, a negative int or None, got 0")
     max_threads = _kernels.omp_max_threads()
-    if not os.environ.get("OMP_NUM_THREADS"):
+    if not _OMP_ENV_SET:
         max_threads = min(max_threads, _CPU_COUNT)
     if num_threads is None:
         return max(1, max_threads)
