@@ -188,7 +188,16 @@ def main(argv=None, prog=None):
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--plot", metavar="PNG", help="plot time / floor vs C (matplotlib)")
     parser.add_argument("--progress", action="store_true", help="print progress to stderr")
+    parser.add_argument("--replot", metavar="JSON",
+                        help="only redraw --plot from the results of an earlier --json run")
     args = parser.parse_args(argv)
+    if args.replot:
+        with open(args.replot) as f:
+            saved = json.load(f)
+        for key in ("inverse", "dtype", "data_format"):
+            setattr(args, key, saved["args"][key])
+        _plot(saved["results"], args)
+        return saved["results"]
     if args.quick:
         args.rounds = min(args.rounds, 3)
         args.pause = min(args.pause, 0.05)
@@ -249,23 +258,33 @@ def _plot(results, args):
     except ImportError:
         print("matplotlib is not installed: no plot written", file=sys.stderr)
         return
-    fig, ax = plt.subplots(figsize=(6, 4))
+    labels = []
+    for r in results:
+        label = ",".join(map(str, r["shape"]))
+        if label not in labels:
+            labels.append(label)
+    fig, ax = plt.subplots(figsize=(7, 4))
     for n_threads in sorted({r["threads"] for r in results}):
-        rows = sorted((r for r in results if r["threads"] == n_threads),
-                      key=lambda r: r["shape"][-1])
-        cs = [r["shape"][-1] for r in rows]
-        floor = [max(r["ms"]["gemm"], r["ms"]["copy"], r["ms"]["sqrt"]) for r in rows]
-        ax.plot(cs, [r["ms"]["cgdn"] / f for r, f in zip(rows, floor)], "o-",
+        rows = {",".join(map(str, r["shape"])): r for r in results
+                if r["threads"] == n_threads}
+        xs = [i for i, label in enumerate(labels) if label in rows]
+        picked = [rows[labels[i]] for i in xs]
+        floor = [max(r["ms"]["gemm"], r["ms"]["copy"], r["ms"]["sqrt"]) for r in picked]
+        ax.plot(xs, [r["ms"]["cgdn"] / f for r, f in zip(picked, floor)], "o-",
                 label=f"cgdn, {n_threads} thread(s)")
-        if all("torch" in r["ms"] for r in rows):
-            ax.plot(cs, [r["ms"]["torch"] / f for r, f in zip(rows, floor)], "s--",
+        if all("torch" in r["ms"] for r in picked):
+            ax.plot(xs, [r["ms"]["torch"] / f for r, f in zip(picked, floor)], "s--",
                     label=f"PyTorch, {n_threads} thread(s)")
+        if all("numpy" in r["ms"] for r in picked):
+            ax.plot(xs, [r["ms"]["numpy"] / f for r, f in zip(picked, floor)], "^:",
+                    label=f"NumPy, {n_threads} thread(s)")
     ax.axhline(1.0, color="gray", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("channels C")
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    ax.set_xlabel("shape (N,H,W,C)")
     ax.set_ylabel("time / max(GEMM, copy, sqrt)")
-    ax.set_title(f"GDN {args.dtype} {args.data_format}")
-    ax.legend()
+    ax.set_title(f"{'IGDN' if args.inverse else 'GDN'} {args.dtype} {args.data_format}")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(args.plot, dpi=110)
     print(f"plot written to {args.plot}")

@@ -24,9 +24,7 @@ from cgdn._validation import (
 
 def _tile_positions(n_channels):
     """Spatial positions per channels_first tile (one image's block of positions)."""
-    if n_channels <= _kernels.SMALL_CHANNELS:
-        return 256
-    return 128 if n_channels <= 96 else 384
+    return 512 if n_channels > 160 else 256
 
 
 # Fused-type specializations picked by dtype here: Cython's own dispatch costs microseconds.
