@@ -208,26 +208,33 @@ CGDN_DEFINE_MIX_SLAB(f64, double)
 /* Normalization over a contiguous run: out[k] = g(x[k], n[k]) for the four fast modes. */
 /* x may be rectified first (max(x, 0), NaN kept). out may be x.                        */
 
-static inline float cgdn_rect_f32(float v, int rectify) { return (rectify && v < 0) ? 0.0f : v; }
-
-static void cgdn_normalize_f32_scalar(const float *x, const float *n, float *out,
-                                      cgdn_ssize count, int mode, int rectify) {
-    cgdn_ssize k;
-    switch (mode) {
-    case CGDN_GDN_SQRT:
-        for (k = 0; k < count; k++) out[k] = cgdn_rect_f32(x[k], rectify) / sqrtf(n[k]);
-        break;
-    case CGDN_IGDN_SQRT:
-        for (k = 0; k < count; k++) out[k] = cgdn_rect_f32(x[k], rectify) * sqrtf(n[k]);
-        break;
-    case CGDN_GDN_ONE:
-        for (k = 0; k < count; k++) out[k] = cgdn_rect_f32(x[k], rectify) / n[k];
-        break;
-    default:
-        for (k = 0; k < count; k++) out[k] = cgdn_rect_f32(x[k], rectify) * n[k];
-        break;
+/* Exact square roots and divisions: float64 everywhere, float32 without AVX. The same
+ * loop per dtype; -fno-math-errno lets the compiler vectorize sqrt. */
+#define CGDN_DEFINE_NORMALIZE_EXACT(SUFFIX, T, SQRT)                                     \
+    static void cgdn_normalize_exact_##SUFFIX(const T *x, const T *n, T *out,            \
+                                              cgdn_ssize count, int mode, int rectify) { \
+        cgdn_ssize k;                                                                    \
+        switch (mode) {                                                                  \
+        case CGDN_GDN_SQRT:                                                              \
+            for (k = 0; k < count; k++)                                                  \
+                out[k] = ((rectify && x[k] < 0) ? (T)0 : x[k]) / SQRT(n[k]);             \
+            break;                                                                       \
+        case CGDN_IGDN_SQRT:                                                             \
+            for (k = 0; k < count; k++)                                                  \
+                out[k] = ((rectify && x[k] < 0) ? (T)0 : x[k]) * SQRT(n[k]);             \
+            break;                                                                       \
+        case CGDN_GDN_ONE:                                                               \
+            for (k = 0; k < count; k++)                                                  \
+                out[k] = ((rectify && x[k] < 0) ? (T)0 : x[k]) / n[k];                   \
+            break;                                                                       \
+        default:                                                                         \
+            for (k = 0; k < count; k++)                                                  \
+                out[k] = ((rectify && x[k] < 0) ? (T)0 : x[k]) * n[k];                   \
+            break;                                                                       \
+        }                                                                                \
     }
-}
+
+CGDN_DEFINE_NORMALIZE_EXACT(f64, double, sqrt)
 
 #if defined(__AVX512F__)
 
@@ -315,31 +322,18 @@ static void cgdn_normalize_f32(const float *x, const float *n, float *out, cgdn_
 
 #else
 
+CGDN_DEFINE_NORMALIZE_EXACT(f32, float, sqrtf)
+
 static void cgdn_normalize_f32(const float *x, const float *n, float *out, cgdn_ssize count,
                                int mode, int rectify) {
-    cgdn_normalize_f32_scalar(x, n, out, count, mode, rectify);
+    cgdn_normalize_exact_f32(x, n, out, count, mode, rectify);
 }
 
 #endif
 
-/* float64: exact square roots and divisions (auto-vectorized; -fno-math-errno). */
 static void cgdn_normalize_f64(const double *x, const double *n, double *out,
                                cgdn_ssize count, int mode, int rectify) {
-    cgdn_ssize k;
-    switch (mode) {
-    case CGDN_GDN_SQRT:
-        for (k = 0; k < count; k++) out[k] = ((rectify && x[k] < 0) ? 0.0 : x[k]) / sqrt(n[k]);
-        break;
-    case CGDN_IGDN_SQRT:
-        for (k = 0; k < count; k++) out[k] = ((rectify && x[k] < 0) ? 0.0 : x[k]) * sqrt(n[k]);
-        break;
-    case CGDN_GDN_ONE:
-        for (k = 0; k < count; k++) out[k] = ((rectify && x[k] < 0) ? 0.0 : x[k]) / n[k];
-        break;
-    default:
-        for (k = 0; k < count; k++) out[k] = ((rectify && x[k] < 0) ? 0.0 : x[k]) * n[k];
-        break;
-    }
+    cgdn_normalize_exact_f64(x, n, out, count, mode, rectify);
 }
 
 /* ---------------------------------------------------------------------------------- */

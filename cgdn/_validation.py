@@ -93,18 +93,23 @@ def check_positive_real(name, value, *, allow_zero=False):
     return value
 
 
+def as_real_array(value, what):
+    """``np.asarray(value)`` of an integer or float dtype; ``what`` names it in errors."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what} must be a rectangular array of numbers: {exc}") from None
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{what} must hold real numbers, got dtype {arr.dtype}")
+    return arr
+
+
 def check_parameter(name, value, shape, dtype):
     """``value`` as a C-contiguous ``dtype`` array: finite, >= 0, of ``shape``.
 
     The result may be ``value`` itself (never written to) when it already qualifies.
     """
-    value = _unwrap_0d(value) if np.ndim(value) == 0 else value
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = as_real_array(_unwrap_0d(value) if np.ndim(value) == 0 else value, name)
     if arr.shape != tuple(shape):
         raise ValueError(
             f"{name} must have shape {tuple(shape)} for {shape[0]} channels, got {arr.shape}"

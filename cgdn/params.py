@@ -35,6 +35,8 @@ import zipfile
 
 import numpy as np
 
+from cgdn._validation import as_real_array
+
 __all__ = [
     "AUTO_REUSE",
     "ActivityLoss",
@@ -145,26 +147,19 @@ def initial_variables(n_channels, gamma_init, reparam_offset, dtype):
 # The in-memory store
 
 def _frozen(value):
-    """A private read-only C-contiguous copy of ``value``."""
+    """A read-only C-contiguous copy of ``value``.
+
+    The store keeps these and hands out fresh ones: writing to a handed-out array raises,
+    and a caller who flips its flag back only changes their own copy, never the store.
+    """
     arr = np.array(value, copy=True, order="C")
     arr.flags.writeable = False
     return arr
 
 
-def _handed_out(arr):
-    # A fresh read-only copy: writing to it raises, and even a caller who flips the
-    # flag back only changes their own copy, never the store.
-    return _frozen(arr)
-
-
 def _check_variable_value(name, value, dtype=None):
     """A finite float array (cast to ``dtype`` when given) for variable ``name``."""
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"value for {name!r} must be a rectangular array: {exc}") from None
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"value for {name!r} must hold real numbers, got dtype {arr.dtype}")
+    arr = as_real_array(value, f"value for {name!r}")
     if dtype is None:
         dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
         if arr.dtype == np.float16:
@@ -233,7 +228,7 @@ class ParameterStore:
     def __getitem__(self, name):
         with self._lock:
             try:
-                return _handed_out(self._variables[name])
+                return _frozen(self._variables[name])
             except KeyError:
                 raise KeyError(f"no variable {name!r} in the store") from None
 
@@ -278,7 +273,7 @@ class ParameterStore:
     def items(self):
         """``(name, read-only array)`` pairs, in creation order."""
         with self._lock:
-            return [(name, _handed_out(arr)) for name, arr in self._variables.items()]
+            return [(name, _frozen(arr)) for name, arr in self._variables.items()]
 
     def create(self, name, value, *, trainable=True):
         """Add a new variable. ``ValueError`` if ``name`` exists."""
