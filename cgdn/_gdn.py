@@ -320,7 +320,7 @@ def gdn(inputs, inverse=False, beta_min=1e-6, gamma_init=0.1, reparam_offset=2**
     if name is not None:
         params._check_scope_name(name, "name")
     reuse = params.check_reuse(reuse)
-    store = params.check_store(store)
+    store = params.check_store(store, needs_losses=activity_regularizer is not None)
     out = check_out(out, x.shape, x.dtype)
     num_threads = effective_num_threads(num_threads)
 

@@ -5,21 +5,26 @@ It holds, scopes, saves and imports parameters; it never trains them.
 
 The store protocol
 ------------------
-Anything :func:`cgdn.gdn` accepts as ``store=`` implements:
+A store maps names to arrays. :func:`cgdn.gdn` needs only:
 
-==============================  ===========================================================
-``store[name]``                 the array (read-only: it may not be changed in place)
-``store[name] = value``         replace an existing variable (same shape; cast to its dtype)
-``store.create(name, value,     add a new variable; ``ValueError`` if it exists
-trainable=True)``
-``del store[name]``             remove a variable (used to undo a failed ``gdn`` call)
-``name in store``, ``iter``     membership and names, in creation order
-``store.trainable_variables``   list of names created with ``trainable=True``
-``store.losses``                list of activity-regularization losses (floats with ``.scope``)
-``store.add_loss(value,         append a loss
-scope=...)``
-``store.lock()``                context manager that serializes get-or-create sequences
-==============================  ===========================================================
+==================================  =======================================================
+``name in store``                   membership
+``store[name]`` or ``store.get``    read a variable
+``store.create(name, value,         add a new variable (``trainable`` decides membership in
+trainable=True)`` or ``store.set``  ``trainable_variables``); ``__setitem__`` also works
+==================================  =======================================================
+
+and uses these when present:
+
+==================================  =======================================================
+``iter(store)`` or ``store.keys()`` names, for ``gdn``, ``gdn_1``, ... (else: not needed
+                                    when every layer is named)
+``del store[name]``                 undo a ``gdn`` call that failed after creating
+``store.add_loss(value, scope=)``   activity-regularization losses (else appended to a
+                                    ``store.losses`` list)
+``store.lock()``                    a re-entrant lock around get-or-create (else one lock
+                                    shared by all such stores)
+==================================  =======================================================
 
 :class:`ParameterStore` is the in-memory implementation: thread-safe, picklable, with
 ``save``/``load``/``restore`` to ``.npz`` files. :func:`get_default_store` returns the
@@ -183,9 +188,9 @@ class ParameterStore:
     """In-memory, thread-safe, picklable store of named parameter arrays.
 
     Arrays are handed out as read-only copies: ``store[name]`` can be read but not
-    changed in place, and nothing done to it reaches the store; assign with ``store[name] = value`` (validated against the variable's shape,
-    cast to its dtype) instead. No optimizer: the store holds, scopes, saves and
-    imports parameters.
+    changed in place, and nothing done to it reaches the store; assign with
+    ``store[name] = value`` (validated against the variable's shape, cast to its dtype).
+    No optimizer: the store holds, scopes, saves and imports parameters.
 
     Examples
     --------
@@ -269,6 +274,20 @@ class ParameterStore:
     def keys(self):
         """Variable names, in creation order."""
         return list(self)
+
+    def get(self, name, default=None):
+        """``store[name]``, or ``default`` when there is no such variable."""
+        with self._lock:
+            arr = self._variables.get(name)
+            return default if arr is None else _frozen(arr)
+
+    def set(self, name, value, *, trainable=True):
+        """Create ``name`` (listed as trainable or not), or replace its value if it exists."""
+        with self._lock:
+            if name in self._variables:
+                self[name] = value
+            else:
+                self.create(name, value, trainable=trainable)
 
     def items(self):
         """``(name, read-only array)`` pairs, in creation order."""
@@ -388,21 +407,90 @@ def get_default_store():
     return _DEFAULT_STORE
 
 
-_STORE_METHODS = ("__getitem__", "__setitem__", "__delitem__", "__contains__", "__iter__",
-                  "create", "add_loss", "lock")
+_FOREIGN_LOCK = threading.RLock()
 
 
-def check_store(store):
-    """``store``, or the default store for None; ``TypeError`` if it lacks the protocol."""
+class _ForeignStore:
+    """The full store interface cgdn uses, on top of a user's minimal store object."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __contains__(self, name):
+        return name in self.store
+
+    def __getitem__(self, name):
+        if hasattr(self.store, "__getitem__"):
+            return self.store[name]
+        return self.store.get(name)
+
+    def __setitem__(self, name, value):
+        if hasattr(self.store, "set"):
+            self.store.set(name, value)
+        else:
+            self.store[name] = value
+
+    def __delitem__(self, name):
+        if hasattr(self.store, "__delitem__"):
+            del self.store[name]
+        elif hasattr(self.store, "pop"):
+            self.store.pop(name)
+
+    def __iter__(self):
+        if hasattr(self.store, "keys"):
+            return iter(list(self.store.keys()))
+        if hasattr(self.store, "__iter__"):
+            return iter(list(self.store))
+        raise TypeError(
+            f"{type(self.store).__name__} cannot list its names (no keys() or iteration): "
+            "give every gdn layer a name="
+        )
+
+    def create(self, name, value, *, trainable=True):
+        for method in ("create", "set"):
+            if hasattr(self.store, method):
+                return getattr(self.store, method)(name, value, trainable=trainable)
+        self.store[name] = value
+
+    def add_loss(self, value, *, scope):
+        if hasattr(self.store, "add_loss"):
+            self.store.add_loss(value, scope=scope)
+        else:
+            self.store.losses.append(ActivityLoss(value, scope))
+
+    def lock(self):
+        return self.store.lock() if hasattr(self.store, "lock") else _FOREIGN_LOCK
+
+
+def check_store(store, *, needs_losses=False):
+    """The store to use: the default one for None, ``store`` itself if it is a
+    :class:`ParameterStore`, else an adapter over the protocol above; ``TypeError`` if
+    ``store`` cannot serve as one."""
     if store is None:
         return _DEFAULT_STORE
-    missing = [m for m in _STORE_METHODS if not hasattr(store, m)]
-    if missing:
+    if isinstance(store, ParameterStore):
+        return store
+    if isinstance(store, (str, bytes, list, tuple, np.ndarray)):
+        raise TypeError(
+            f"store must be a mapping-like parameter store (see cgdn.params), got "
+            f"{type(store).__name__}"
+        )
+    problems = []
+    if not hasattr(store, "__contains__"):
+        problems.append("'name in store'")
+    if not (hasattr(store, "__getitem__") or hasattr(store, "get")):
+        problems.append("store[name] or store.get(name)")
+    if not any(hasattr(store, m) for m in ("create", "set", "__setitem__")):
+        problems.append("store.create(name, value, trainable=...) or store.set(...)")
+    if needs_losses and not (hasattr(store, "add_loss")
+                             or isinstance(getattr(store, "losses", None), list)):
+        problems.append("store.add_loss(value, scope=...) or a store.losses list")
+    if problems:
         raise TypeError(
             f"store must implement the cgdn store protocol (see cgdn.params); "
-            f"{type(store).__name__} lacks {', '.join(missing)}"
+            f"{type(store).__name__} lacks {'; '.join(problems)}"
         )
-    return store
+    return _ForeignStore(store)
 
 
 # --------------------------------------------------------------------------------------

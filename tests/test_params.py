@@ -145,6 +145,57 @@ def test_custom_store_protocol(rng):
     assert s.losses[0][0] == "gdn"
 
 
+def test_minimal_stores_work(rng):
+    # A plain dict is a store: names in, arrays out.
+    d = {}
+    x = rng.standard_normal((1, 3, 3, 4))
+    y = cgdn.gdn(x, store=d)
+    assert sorted(d) == ["gdn/reparam_beta", "gdn/reparam_gamma"]
+    np.testing.assert_allclose(y, x / np.sqrt(1 + 0.1 * x**2))
+    cgdn.gdn(x, store=d)
+    assert "gdn_1/reparam_gamma" in d
+    with pytest.raises(ValueError, match="already exists"):
+        cgdn.gdn(x, name="gdn", store=d)
+    assert len(d) == 4
+
+    class GetSetStore:
+        """Only get / set / keys / in, as in the style guide's sketch."""
+
+        def __init__(self):
+            self.data, self.trainable, self.losses = {}, [], []
+
+        def __contains__(self, k):
+            return k in self.data
+
+        def get(self, k):
+            return self.data[k]
+
+        def set(self, k, v, trainable=True):
+            self.data[k] = np.asarray(v)
+            if trainable:
+                self.trainable.append(k)
+
+        def keys(self):
+            return self.data.keys()
+
+    s = GetSetStore()
+    cgdn.gdn(x, store=s, trainable=False, activity_regularizer=np.sum)
+    cgdn.gdn(x, name="gdn", reuse=True, store=s)
+    assert list(s.data) == ["gdn/reparam_beta", "gdn/reparam_gamma"] and s.trainable == []
+    assert s.losses[0].scope == "gdn"
+
+
+def test_parameter_store_get_and_set():
+    s = cgdn.ParameterStore()
+    assert s.get("a/x") is None and s.get("a/x", 5) == 5
+    s.set("a/x", [1.0, 2.0], trainable=False)
+    assert s.trainable_variables == []
+    s.set("a/x", [3.0, 4.0])
+    np.testing.assert_array_equal(s.get("a/x"), [3.0, 4.0])
+    with pytest.raises(ValueError, match="shape"):
+        s.set("a/x", [1.0])
+
+
 def test_store_is_safe_from_many_threads(rng):
     s = cgdn.ParameterStore()
     x = rng.standard_normal((2, 8, 8, 6)).astype(np.float32)
