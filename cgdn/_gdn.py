@@ -190,7 +190,8 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
     flags = np.zeros(n_tiles, dtype=np.uint8)
     args = (src, beta, gamma, dest_view, scratch, flags, tile, alpha, epsilon, inverse,
             rectify, num_threads)
-    with sequential_blas() if n_channels > _kernels.SMALL_CHANNELS else nullcontext():
+    layout = "channels_last" if channels_last else "channels_first"
+    with sequential_blas() if _kernels.uses_blas(n_channels, layout) else nullcontext():
         if kernel(*args):
             # Some pools overflowed or underflowed: those tiles were left unwritten.
             rescue_tiles(_kernels, src, dest_view, flags, tile, channels_last, beta, gamma,

@@ -205,6 +205,125 @@ CGDN_DEFINE_MIX_SLAB(f32, float)
 CGDN_DEFINE_MIX_SLAB(f64, double)
 
 /* ---------------------------------------------------------------------------------- */
+/* Channel mix for more channels, channels_last, AVX-512 only: an own register-blocked  */
+/* GEMM, pool (n, C) = beta + f (n, C) @ gamma, used where it beats a BLAS call per tile.*/
+/*                                                                                    */
+/* gamma is packed once per call in panels of CGDN_PANEL(T) output channels: panel q   */
+/* holds, for every input channel j, the row gamma[j, q*P : q*P + P] (zero-padded).    */
+/* A block of 6 pixels x 1 panel keeps 24 accumulators in registers; each j costs 4    */
+/* loads of gamma, 6 broadcasts of f and 24 FMAs. Pixels beyond a multiple of 6 run    */
+/* one at a time. Every pixel only ever reads its own f values.                        */
+
+#if defined(__AVX512F__)
+#define CGDN_HAVE_OWN_GEMM 1
+
+/* One instantiation per panel width K vectors (K = 4, 3, 2, 1) with R pixels per block,
+ * R * K accumulators: 24 of the 32 vector registers. */
+#define CGDN_DEFINE_OWN_GEMM_KR(SUFFIX, T, VEC, SFX, MASK, LANES, K, R)                  \
+    static void cgdn_mix_gemm_##SUFFIX##_k##K(const T *f, const T *packed, const T *beta, \
+                                              T *pool, cgdn_ssize n, cgdn_ssize C) {      \
+        const cgdn_ssize P = (K) * LANES, n_panels = (C + P - 1) / P;                    \
+        cgdn_ssize q, p, j;                                                              \
+        int r, k;                                                                        \
+        for (q = 0; q < n_panels; q++) {                                                 \
+            const T *g = packed + q * C * P;                                             \
+            MASK m[K];                                                                   \
+            VEC b[K];                                                                    \
+            for (k = 0; k < (K); k++) {                                                  \
+                cgdn_ssize lo = q * P + k * LANES, left = C - lo;                        \
+                m[k] = left >= LANES ? (MASK)~0 : (left > 0 ? (MASK)((1u << left) - 1u) : 0); \
+                b[k] = _mm512_maskz_loadu_##SFX(m[k], beta + (lo < C ? lo : 0));         \
+            }                                                                            \
+            for (p = 0; p + (R) <= n; p += (R)) {                                        \
+                VEC acc[R][K], gv[K];                                                    \
+                const T *fp = f + p * C;                                                 \
+                for (r = 0; r < (R); r++)                                                \
+                    for (k = 0; k < (K); k++) acc[r][k] = b[k];                          \
+                for (j = 0; j < C; j++) {                                                \
+                    for (k = 0; k < (K); k++) gv[k] = _mm512_loadu_##SFX(g + j * P + k * LANES); \
+                    for (r = 0; r < (R); r++) {                                          \
+                        VEC v = _mm512_set1_##SFX(fp[r * C + j]);                        \
+                        for (k = 0; k < (K); k++)                                        \
+                            acc[r][k] = _mm512_fmadd_##SFX(v, gv[k], acc[r][k]);         \
+                    }                                                                    \
+                }                                                                        \
+                for (r = 0; r < (R); r++)                                                \
+                    for (k = 0; k < (K); k++)                                            \
+                        if (m[k])                                                        \
+                            _mm512_mask_storeu_##SFX(pool + (p + r) * C + q * P + k * LANES, \
+                                                     m[k], acc[r][k]);                   \
+            }                                                                            \
+            for (; p < n; p++) {                                                         \
+                VEC acc[K];                                                              \
+                const T *fp = f + p * C;                                                 \
+                for (k = 0; k < (K); k++) acc[k] = b[k];                                 \
+                for (j = 0; j < C; j++) {                                                \
+                    VEC v = _mm512_set1_##SFX(fp[j]);                                    \
+                    for (k = 0; k < (K); k++)                                            \
+                        acc[k] = _mm512_fmadd_##SFX(                                     \
+                            v, _mm512_loadu_##SFX(g + j * P + k * LANES), acc[k]);       \
+                }                                                                        \
+                for (k = 0; k < (K); k++)                                                \
+                    if (m[k])                                                            \
+                        _mm512_mask_storeu_##SFX(pool + p * C + q * P + k * LANES, m[k], \
+                                                 acc[k]);                                \
+            }                                                                            \
+        }                                                                                \
+    }
+
+/* Panel width, in vectors, for C channels: the widest of 4, 3, 2 that divides the
+ * number of vectors a pixel needs (no lanes wasted), else 4 (the last panel masked). */
+#define CGDN_DEFINE_OWN_GEMM(SUFFIX, T, VEC, SFX, MASK, LANES)                           \
+    CGDN_DEFINE_OWN_GEMM_KR(SUFFIX, T, VEC, SFX, MASK, LANES, 4, 6)                      \
+    CGDN_DEFINE_OWN_GEMM_KR(SUFFIX, T, VEC, SFX, MASK, LANES, 3, 8)                      \
+    CGDN_DEFINE_OWN_GEMM_KR(SUFFIX, T, VEC, SFX, MASK, LANES, 2, 12)                     \
+    static int cgdn_gemm_panel_##SUFFIX(cgdn_ssize C) {                                  \
+        cgdn_ssize n_vec = (C + LANES - 1) / LANES;                                      \
+        if (n_vec % 4 == 0) return 4;                                                    \
+        if (n_vec % 3 == 0) return 3;                                                    \
+        if (n_vec % 2 == 0) return 2;                                                    \
+        return n_vec == 1 ? 2 : 4;                                                       \
+    }                                                                                    \
+    static cgdn_ssize cgdn_gemm_packed_size_##SUFFIX(cgdn_ssize C) {                     \
+        cgdn_ssize P = cgdn_gemm_panel_##SUFFIX(C) * LANES;                              \
+        return ((C + P - 1) / P) * C * P;                                                \
+    }                                                                                    \
+    static void cgdn_pack_gamma_##SUFFIX(const T *gamma, T *packed, cgdn_ssize C) {      \
+        const cgdn_ssize P = cgdn_gemm_panel_##SUFFIX(C) * LANES, n_panels = (C + P - 1) / P; \
+        cgdn_ssize q, j, i;                                                              \
+        for (q = 0; q < n_panels; q++)                                                   \
+            for (j = 0; j < C; j++)                                                      \
+                for (i = 0; i < P; i++)                                                  \
+                    packed[(q * C + j) * P + i] = (q * P + i < C) ? gamma[j * C + q * P + i] \
+                                                                  : (T)0;                \
+    }                                                                                    \
+    static void cgdn_mix_gemm_##SUFFIX(const T *f, const T *packed, const T *beta,       \
+                                       T *pool, cgdn_ssize n, cgdn_ssize C) {            \
+        switch (cgdn_gemm_panel_##SUFFIX(C)) {                                           \
+        case 2: cgdn_mix_gemm_##SUFFIX##_k2(f, packed, beta, pool, n, C); break;         \
+        case 3: cgdn_mix_gemm_##SUFFIX##_k3(f, packed, beta, pool, n, C); break;         \
+        default: cgdn_mix_gemm_##SUFFIX##_k4(f, packed, beta, pool, n, C); break;        \
+        }                                                                                \
+    }
+
+CGDN_DEFINE_OWN_GEMM(f32, float, __m512, ps, __mmask16, 16)
+CGDN_DEFINE_OWN_GEMM(f64, double, __m512d, pd, __mmask8, 8)
+
+#else
+#define CGDN_HAVE_OWN_GEMM 0
+/* Never called without AVX-512 (the kernels check CGDN_HAVE_OWN_GEMM); defined so that
+ * every variant links the same names. */
+static cgdn_ssize cgdn_gemm_packed_size_f32(cgdn_ssize C) { (void)C; return 1; }
+static cgdn_ssize cgdn_gemm_packed_size_f64(cgdn_ssize C) { (void)C; return 1; }
+static void cgdn_pack_gamma_f32(const float *g, float *p, cgdn_ssize C) { (void)g; (void)p; (void)C; }
+static void cgdn_pack_gamma_f64(const double *g, double *p, cgdn_ssize C) { (void)g; (void)p; (void)C; }
+static void cgdn_mix_gemm_f32(const float *f, const float *p, const float *b, float *o,
+                              cgdn_ssize n, cgdn_ssize C) { (void)f; (void)p; (void)b; (void)o; (void)n; (void)C; }
+static void cgdn_mix_gemm_f64(const double *f, const double *p, const double *b, double *o,
+                              cgdn_ssize n, cgdn_ssize C) { (void)f; (void)p; (void)b; (void)o; (void)n; (void)C; }
+#endif
+
+/* ---------------------------------------------------------------------------------- */
 /* Normalization over a contiguous run: out[k] = g(x[k], n[k]) for the four fast modes. */
 /* x may be rectified first (max(x, 0), NaN kept). out may be x.                        */
 

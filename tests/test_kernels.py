@@ -116,3 +116,20 @@ def test_scratch_garbage_does_not_leak_into_results(rng, n_channels):
                         64, 2.0, 0.5, False, False, 1)
     assert np.isnan(out[:64]).all()
     assert_close(out[64:], reference_gdn(x[64:], np.ones(n_channels), gamma), np.float64)
+
+
+@pytest.mark.parametrize("n_channels", [17, 24, 33, 48, 64, 80, 96, 130, 192])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_own_gemm_against_blas_path(rng, n_channels, dtype):
+    # Panel widths 2, 3, 4 vectors, masked last panels, pixel counts not a multiple of the
+    # register block: the own GEMM (AVX-512) and BLAS (other variants) agree with NumPy.
+    for isa, k in KERNELS.items():
+        x = rng.standard_normal((97, n_channels)).astype(dtype)
+        beta = rng.uniform(0.5, 1.5, n_channels).astype(dtype)
+        gamma = rng.uniform(0, 0.2, (n_channels, n_channels)).astype(dtype)
+        out = np.empty_like(x)
+        k.gdn_channels_last(x, beta, gamma, out, _scratch(k, 2, 40, n_channels, dtype),
+                            np.zeros(3, np.uint8), 40, 2.0, 0.5, False, False, 2)
+        assert_close(out, reference_gdn(x, beta, gamma), dtype)
+        expect_blas = not (isa == "avx512" and n_channels <= k.OWN_GEMM_MAX_CHANNELS)
+        assert k.uses_blas(n_channels, "channels_last") == expect_blas
