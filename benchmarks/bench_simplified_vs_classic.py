@@ -6,21 +6,10 @@ For each layout, channel count and thread count, interleaves 7 rounds of classic
 simplified ``cgdn.apply_gdn`` (each the best of 5 calls) on the same float32 input and
 prints the medians and their ratio.
 """
-import time
-
 import numpy as np
 
 import cgdn
-
-
-def best_of(fn, calls=5):
-    fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from cgdn._bench import time_block  # best of N calls after a warm-up call
 
 
 def main():
@@ -37,11 +26,11 @@ def main():
             for threads in (1, 2):
                 classic, simplified = [], []
                 for _ in range(7):
-                    classic.append(best_of(lambda: cgdn.apply_gdn(
-                        x, beta, gamma, out=out, num_threads=threads, data_format=layout)))
-                    simplified.append(best_of(lambda: cgdn.apply_gdn(
+                    classic.append(time_block(lambda: cgdn.apply_gdn(
+                        x, beta, gamma, out=out, num_threads=threads, data_format=layout), 5))
+                    simplified.append(time_block(lambda: cgdn.apply_gdn(
                         x, beta, gamma, out=out, num_threads=threads, data_format=layout,
-                        alpha=1, epsilon=1)))
+                        alpha=1, epsilon=1), 5))
                 a, b = np.median(classic) * 1e3, np.median(simplified) * 1e3
                 print(f"| {layout} | {c} | {threads} | {a:.3f} | {b:.3f} | {b / a:.3f} |")
 
