@@ -140,51 +140,88 @@ static void cgdn_mix_few_f64(const double *f, const double *gpad, const double *
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CGDN_INLINE static inline __attribute__((always_inline))
+/* NB output channels (a compile-time constant <= 16) from n_in input channels:        */
+/* pool[i, k] = beta[i] + sum_j gamma[j * ldg + i] f[j, k], i < NB.                     */
 #define CGDN_DEFINE_MIX_SLAB(SUFFIX, T)                                                  \
     CGDN_INLINE void cgdn_mix_slab_body_##SUFFIX(const T *f, const T *gamma,             \
-                                                 const T *beta, T *pool, cgdn_ssize n,   \
-                                                 const int C) {                          \
+                                                 cgdn_ssize ldg, const T *beta, T *pool, \
+                                                 cgdn_ssize n, cgdn_ssize n_in,          \
+                                                 const int NB) {                         \
         typedef T vec __attribute__((vector_size(CGDN_VEC_BYTES)));                      \
         enum { W = CGDN_VEC_BYTES / sizeof(T) };                                         \
         vec acc[16], fv;                                                                 \
-        cgdn_ssize k = 0;                                                                \
-        int i, j;                                                                        \
+        cgdn_ssize k = 0, j;                                                             \
+        int i;                                                                           \
         for (; k + W <= n; k += W) {                                                     \
-            for (i = 0; i < C; i++) acc[i] = (vec){0} + beta[i];                         \
-            for (j = 0; j < C; j++) {                                                    \
+            for (i = 0; i < NB; i++) acc[i] = (vec){0} + beta[i];                        \
+            for (j = 0; j < n_in; j++) {                                                 \
+                const T *gj = gamma + j * ldg;                                           \
                 memcpy(&fv, f + j * n + k, sizeof fv);                                   \
-                for (i = 0; i < C; i++) acc[i] += gamma[j * C + i] * fv;                 \
+                for (i = 0; i < NB; i++) acc[i] += gj[i] * fv;                           \
             }                                                                            \
-            for (i = 0; i < C; i++) memcpy(pool + i * n + k, &acc[i], sizeof fv);        \
+            for (i = 0; i < NB; i++) memcpy(pool + i * n + k, &acc[i], sizeof fv);       \
         }                                                                                \
         for (; k < n; k++) {                                                             \
-            for (i = 0; i < C; i++) {                                                    \
+            for (i = 0; i < NB; i++) {                                                   \
                 T a = beta[i];                                                           \
-                for (j = 0; j < C; j++) a += gamma[j * C + i] * f[j * n + k];            \
+                for (j = 0; j < n_in; j++) a += gamma[j * ldg + i] * f[j * n + k];       \
                 pool[i * n + k] = a;                                                     \
             }                                                                            \
+        }                                                                                \
+    }                                                                                    \
+    /* Output channels i0 .. i0 + nb - 1 (nb <= 16). With C <= 16 the one call passes  */ \
+    /* constants for everything, and the channel loops unroll completely.              */ \
+    CGDN_INLINE void cgdn_mix_slab_block_##SUFFIX(const T *f, const T *gamma,            \
+                                                  cgdn_ssize ldg, const T *beta,         \
+                                                  T *pool, cgdn_ssize n, cgdn_ssize n_in, \
+                                                  cgdn_ssize nb) {                       \
+        switch (nb) {                                                                    \
+        case 1: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 1); break; \
+        case 2: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 2); break; \
+        case 3: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 3); break; \
+        case 4: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 4); break; \
+        case 5: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 5); break; \
+        case 6: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 6); break; \
+        case 7: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 7); break; \
+        case 8: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 8); break; \
+        case 9: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 9); break; \
+        case 10: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 10); break; \
+        case 11: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 11); break; \
+        case 12: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 12); break; \
+        case 13: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 13); break; \
+        case 14: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 14); break; \
+        case 15: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 15); break; \
+        default: cgdn_mix_slab_body_##SUFFIX(f, gamma, ldg, beta, pool, n, n_in, 16); break; \
         }                                                                                \
     }                                                                                    \
     static void cgdn_mix_slab_few_##SUFFIX(const T *f, const T *gamma, const T *beta,    \
                                            T *pool, cgdn_ssize n, cgdn_ssize C) {        \
         switch (C) {                                                                     \
-        case 1: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 1); break;          \
-        case 2: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 2); break;          \
-        case 3: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 3); break;          \
-        case 4: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 4); break;          \
-        case 5: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 5); break;          \
-        case 6: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 6); break;          \
-        case 7: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 7); break;          \
-        case 8: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 8); break;          \
-        case 9: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 9); break;          \
-        case 10: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 10); break;        \
-        case 11: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 11); break;        \
-        case 12: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 12); break;        \
-        case 13: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 13); break;        \
-        case 14: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 14); break;        \
-        case 15: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 15); break;        \
-        default: cgdn_mix_slab_body_##SUFFIX(f, gamma, beta, pool, n, 16); break;        \
+        case 1: cgdn_mix_slab_body_##SUFFIX(f, gamma, 1, beta, pool, n, 1, 1); break;     \
+        case 2: cgdn_mix_slab_body_##SUFFIX(f, gamma, 2, beta, pool, n, 2, 2); break;     \
+        case 3: cgdn_mix_slab_body_##SUFFIX(f, gamma, 3, beta, pool, n, 3, 3); break;     \
+        case 4: cgdn_mix_slab_body_##SUFFIX(f, gamma, 4, beta, pool, n, 4, 4); break;     \
+        case 5: cgdn_mix_slab_body_##SUFFIX(f, gamma, 5, beta, pool, n, 5, 5); break;     \
+        case 6: cgdn_mix_slab_body_##SUFFIX(f, gamma, 6, beta, pool, n, 6, 6); break;     \
+        case 7: cgdn_mix_slab_body_##SUFFIX(f, gamma, 7, beta, pool, n, 7, 7); break;     \
+        case 8: cgdn_mix_slab_body_##SUFFIX(f, gamma, 8, beta, pool, n, 8, 8); break;     \
+        case 9: cgdn_mix_slab_body_##SUFFIX(f, gamma, 9, beta, pool, n, 9, 9); break;     \
+        case 10: cgdn_mix_slab_body_##SUFFIX(f, gamma, 10, beta, pool, n, 10, 10); break; \
+        case 11: cgdn_mix_slab_body_##SUFFIX(f, gamma, 11, beta, pool, n, 11, 11); break; \
+        case 12: cgdn_mix_slab_body_##SUFFIX(f, gamma, 12, beta, pool, n, 12, 12); break; \
+        case 13: cgdn_mix_slab_body_##SUFFIX(f, gamma, 13, beta, pool, n, 13, 13); break; \
+        case 14: cgdn_mix_slab_body_##SUFFIX(f, gamma, 14, beta, pool, n, 14, 14); break; \
+        case 15: cgdn_mix_slab_body_##SUFFIX(f, gamma, 15, beta, pool, n, 15, 15); break; \
+        default: cgdn_mix_slab_body_##SUFFIX(f, gamma, 16, beta, pool, n, 16, 16); break; \
         }                                                                                \
+    }                                                                                    \
+    /* Any C: output channels in blocks of 16; each block re-reads the slab of f.       */ \
+    static void cgdn_mix_slab_many_##SUFFIX(const T *f, const T *gamma, const T *beta,   \
+                                            T *pool, cgdn_ssize n, cgdn_ssize C) {       \
+        cgdn_ssize i0;                                                                   \
+        for (i0 = 0; i0 < C; i0 += 16)                                                   \
+            cgdn_mix_slab_block_##SUFFIX(f, gamma + i0, C, beta + i0, pool + i0 * n, n, C, \
+                                         C - i0 < 16 ? C - i0 : 16);                     \
     }
 #else
 #define CGDN_DEFINE_MIX_SLAB(SUFFIX, T)                                                  \
@@ -197,10 +234,14 @@ static void cgdn_mix_few_f64(const double *f, const double *gpad, const double *
                 for (j = 0; j < C; j++) a += gamma[j * C + i] * f[j * n + k];            \
                 pool[i * n + k] = a;                                                     \
             }                                                                            \
+    }                                                                                    \
+    static void cgdn_mix_slab_many_##SUFFIX(const T *f, const T *gamma, const T *beta,   \
+                                            T *pool, cgdn_ssize n, cgdn_ssize C) {       \
+        cgdn_mix_slab_few_##SUFFIX(f, gamma, beta, pool, n, C);                          \
     }
 #endif
 
-/* C <= 16 is the caller's contract (SMALL_CHANNELS). */
+/* few: C <= 16 is the caller's contract (SMALL_CHANNELS); many: any C. */
 CGDN_DEFINE_MIX_SLAB(f32, float)
 CGDN_DEFINE_MIX_SLAB(f64, double)
 

@@ -133,3 +133,31 @@ def test_own_gemm_against_blas_path(rng, n_channels, dtype):
         assert_close(out, reference_gdn(x, beta, gamma), dtype)
         expect_blas = not (isa == "avx512" and n_channels <= k.OWN_GEMM_MAX_CHANNELS)
         assert k.uses_blas(n_channels, "channels_last") == expect_blas
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("n_channels", [17, 40, 130, 400])
+def test_every_mixer_of_every_variant(rng, layout, n_channels):
+    # Between SMALL_CHANNELS and the own-mixer limits the kernels use their own SIMD mixers;
+    # above them (400) BLAS per tile: every path of every variant agrees with NumPy.
+    for isa, k in KERNELS.items():
+        shape = (2, 23, n_channels) if layout == "channels_last" else (2, n_channels, 23)
+        x = rng.standard_normal(shape).astype(np.float32)
+        beta = rng.uniform(0.5, 1.5, n_channels).astype(np.float32)
+        gamma = rng.uniform(0, 0.05, (n_channels, n_channels)).astype(np.float32)
+        out = np.empty_like(x)
+        tile = 8
+        if layout == "channels_last":
+            flat = x.reshape(-1, n_channels)
+            k.gdn_channels_last(flat, beta, gamma, out.reshape(-1, n_channels),
+                                _scratch(k, 2, tile, n_channels, np.float32),
+                                np.zeros(6, np.uint8), tile, 2.0, 0.5, True, False, 2)
+        else:
+            k.gdn_channels_first(x, beta, gamma, out,
+                                 _scratch(k, 2, tile, n_channels, np.float32),
+                                 np.zeros(6, np.uint8), tile, 2.0, 0.5, True, False, 2)
+        assert_close(out, reference_gdn(x, beta, gamma, inverse=True, data_format=layout),
+                     np.float32)
+        limit = (k.OWN_GEMM_MAX_CHANNELS if layout == "channels_last"
+                 else k.SLAB_MIX_MAX_CHANNELS)
+        assert k.uses_blas(n_channels, layout) == (n_channels > limit)
