@@ -74,3 +74,20 @@ def test_debug_build_matches_environment():
     from cgdn import _kernels
 
     assert _kernels.DEBUG_BUILD == (os.environ.get("CGDN_CYTHON_DEBUG") == "1")
+
+
+def test_bench_quick_smoke(tmp_path):
+    # The benchmark's plumbing (not its speed): one tiny shape, a table, JSON out.
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, "-m", "cgdn", "bench", "--shapes", "1,8,8,3",
+                          "1,4,4,20", "--rounds", "1", "--repeats", "1", "--threads", "1",
+                          "--no-torch", "--json", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "| 1,8,8,3 | 1 |" in run.stdout and "cgdn/gemm" in run.stdout
+    assert "command: python -m cgdn bench" in run.stdout
+    import json
+
+    results = json.loads(out.read_text())["results"]
+    assert [r["shape"] for r in results] == [[1, 8, 8, 3], [1, 4, 4, 20]]
+    assert all(r["ms"]["cgdn"] > 0 for r in results)
