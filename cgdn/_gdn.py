@@ -18,15 +18,6 @@ from cgdn._validation import (
     compute_dtype,
 )
 
-# Work-unit sizes. They depend only on the shape, never on the thread count, so results
-# are identical for any number of threads.
-
-
-def _tile_positions(n_channels):
-    """Spatial positions per channels_first tile (one image's block of positions)."""
-    return 512 if n_channels > 160 else 256
-
-
 # Fused-type specializations picked by dtype here: Cython's own dispatch costs microseconds.
 _SPECIALIZED = {
     (dtype, layout): getattr(_kernels, f"gdn_{layout}")[spec]
@@ -34,12 +25,20 @@ _SPECIALIZED = {
     for layout in ("channels_last", "channels_first")
 }
 
+# Work-unit sizes. They depend only on the shape, never on the thread count, so results
+# are identical for any number of threads.
+
 
 def _tile_pixels(n_channels):
     """Pixels per channels_last tile: the tile's f and pool stay in L1/L2."""
     if n_channels <= _kernels.SMALL_CHANNELS:
         return min(2048, max(64, 8192 // n_channels))
     return 240 if n_channels <= 96 else 512
+
+
+def _tile_positions(n_channels):
+    """Spatial positions per channels_first tile (one image's block of positions)."""
+    return 512 if n_channels > 160 else 256
 
 
 def apply_gdn(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
@@ -333,8 +332,8 @@ def gdn(inputs, inverse=False, beta_min=1e-6, gamma_init=0.1, reparam_offset=2**
     try:
         beta = params.reparam_value(raw_beta, beta_min, reparam_offset, dtype)
         gamma = params.reparam_value(raw_gamma, 0.0, reparam_offset, dtype)
-        outputs = normalize(
-            x, np.ascontiguousarray(beta), np.ascontiguousarray(gamma), inverse=inverse,
+        outputs = normalize(  # reparam_value returns fresh C-contiguous arrays
+            x, beta, gamma, inverse=inverse,
             rectify=rectify, alpha=alpha, epsilon=epsilon, data_format=data_format,
             out=out, num_threads=num_threads,
         )

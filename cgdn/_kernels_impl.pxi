@@ -73,9 +73,6 @@ ISA = CGDN_ISA_NAME.decode()
 # or a vectorized loop (channels_first) instead of a BLAS call per tile.
 SMALL_CHANNELS = 16
 cdef Py_ssize_t _SMALL_CHANNELS = SMALL_CHANNELS
-# channels_first: up to this many channels the GEMM of a tile runs in blocks of positions.
-cdef enum:
-    GEMM_BLOCK_CHANNELS = 160
 # Extra scratch elements a tile needs beyond 2 * tile * C (the micro-kernel's spill).
 SCRATCH_PAD = 16
 
@@ -280,7 +277,7 @@ cdef void _mix_slab(const floating* f,      # IN  (n_ch, n_pos) row-major: chann
                     const floating* gamma,  # IN  (n_ch, n_ch): gamma[j, i], j = input
                     floating* pool,         # OUT (n_ch, n_pos) = beta + gamma.T @ f
                     Py_ssize_t n_pos, Py_ssize_t n_ch) noexcept nogil:
-    cdef Py_ssize_t i, k, k0, block
+    cdef Py_ssize_t i, k
     cdef floating b
     cdef floating* p
     if n_ch <= _SMALL_CHANNELS:
@@ -295,17 +292,9 @@ cdef void _mix_slab(const floating* f,      # IN  (n_ch, n_pos) row-major: chann
         else:
             cgdn_mix_slab_many_f64(f, gamma, beta, pool, n_pos, n_ch)
         return
-    # Column-major view: pool^T (n_pos, C) = f^T (n_pos, C) @ gamma. Up to
-    # GEMM_BLOCK_CHANNELS channels, in blocks of positions small enough for OpenBLAS's
-    # small-matrix path (M N K <= 1e6), of equal size: the tile stays long (long runs of
-    # each channel row stream well from memory) while the GEMM calls stay small.
-    block = n_pos if n_ch > GEMM_BLOCK_CHANNELS else max(16, 1000000 // (n_ch * n_ch))
-    block = (n_pos + (n_pos + block - 1) // block - 1) // ((n_pos + block - 1) // block)
-    k0 = 0
-    while k0 < n_pos:
-        _gemm(c'N', c'T', <int> min(block, n_pos - k0), <int> n_ch, <int> n_ch,
-              f + k0, <int> n_pos, gamma, <int> n_ch, pool + k0, <int> n_pos)
-        k0 += block
+    # Column-major view: pool^T (n_pos, C) = f^T (n_pos, C) @ gamma.
+    _gemm(c'N', c'T', <int> n_pos, <int> n_ch, <int> n_ch,
+          f, <int> n_pos, gamma, <int> n_ch, pool, <int> n_pos)
     for i in range(n_ch):
         p = pool + i * n_pos
         b = beta[i]
