@@ -16,13 +16,14 @@ def show_config(mode="stdout"):
     Returns
     -------
     dict or None
-        With ``mode='dicts'``: keys ``cgdn``, ``python``, ``numpy``, ``scipy``,
+        With ``mode='dicts'``: keys ``cgdn``, ``python``, ``platform``, ``numpy``,
         ``threadpoolctl`` (versions), ``openmp`` (bool), ``debug_build`` (bool: built
         with ``CGDN_CYTHON_DEBUG=1``), ``isa`` (the kernel variant in use: 'avx512',
-        'avx2' or 'baseline') and ``isa_available``, ``max_threads`` (int, the
-        default ``num_threads``), ``small_channels`` (the largest channel count mixed
-        without BLAS) and ``threadpools`` (``threadpoolctl.threadpool_info()``: the
-        BLAS and OpenMP libraries loaded in this process).
+        'avx2', 'neon' or 'baseline') and ``isa_available``, ``vector`` (the variant's
+        vector registers and float32 lanes, and the widest GEMM panel in vectors that
+        its register blocking uses), ``max_threads`` (int, the default
+        ``num_threads``) and ``threadpools`` (``threadpoolctl.threadpool_info()``: the
+        OpenMP and BLAS libraries loaded in this process; the kernels call no BLAS).
 
     Raises
     ------
@@ -40,11 +41,9 @@ def show_config(mode="stdout"):
     """
     if mode not in ("stdout", "dicts"):
         raise ValueError(f"mode must be 'stdout' or 'dicts', got {mode!r}")
-    import scipy
     import threadpoolctl
 
     from cgdn import __version__, _isa
-    from cgdn._isa import kernels as _kernels
     from cgdn._threads import _controller, effective_num_threads
 
     info = {
@@ -52,28 +51,31 @@ def show_config(mode="stdout"):
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "numpy": np.__version__,
-        "scipy": scipy.__version__,
         "threadpoolctl": threadpoolctl.__version__,
-        "openmp": _kernels.openmp_enabled(),
-        "debug_build": _kernels.DEBUG_BUILD,
-        "isa": _kernels.ISA,
+        "openmp": _isa.kernels.openmp_enabled(),
+        "debug_build": _isa.kernels.DEBUG_BUILD,
+        "isa": _isa.kernels.ISA,
         "isa_available": _isa.available(),
         "max_threads": effective_num_threads(None),
-        "small_channels": _kernels.SMALL_CHANNELS,
+        "vector": {"registers": _isa.kernels.VECTOR_REGISTERS,
+                   "float32_lanes": _isa.kernels.LANES["float32"],
+                   "max_panel_vectors": _isa.kernels.MAX_PANEL_VECTORS},
         "threadpools": _controller().info(),
     }
     if mode == "dicts":
         return info
     print(f"cgdn {info['cgdn']}")
-    for key in ("python", "platform", "numpy", "scipy", "threadpoolctl"):
+    for key in ("python", "platform", "numpy", "threadpoolctl"):
         print(f"  {key:<14} {info[key]}")
     print(f"  {'openmp':<14} {'on' if info['openmp'] else 'off (serial kernels)'}")
     print(f"  {'max_threads':<14} {info['max_threads']}")
     print(f"  {'debug_build':<14} {info['debug_build']} (Cython bounds checks)")
     print(f"  {'isa':<14} {info['isa']} (kernels in use; runnable here: "
           f"{', '.join(info['isa_available'])}; CGDN_ISA overrides)")
-    print(f"  {'small_channels':<14} {info['small_channels']} (hand-mixed, no BLAS, up to here)")
-    print("  threadpools (BLAS used for channel mixing: SciPy's)")
+    vector = info["vector"]
+    print(f"  {'vector':<14} {vector['registers']} registers x {vector['float32_lanes']} float32 "
+          f"lanes; GEMM panels up to {vector['max_panel_vectors']} vectors")
+    print("  threadpools (the kernels use OpenMP only; no BLAS runs inside them)")
     for pool in info["threadpools"]:
         print(
             f"    {pool.get('user_api')}: {pool.get('internal_api')} "

@@ -1,12 +1,10 @@
 """Public GDN entry points: validation, dtype and layout dispatch, ``out=``, threads."""
-from contextlib import nullcontext
-
 import numpy as np
 
 from cgdn import params
-from cgdn._isa import kernels as _kernels
+from cgdn import _isa
 from cgdn._careful import rescue_tiles
-from cgdn._threads import effective_num_threads, sequential_blas
+from cgdn._threads import effective_num_threads
 from cgdn._validation import (
     as_input_array,
     channel_axis,
@@ -18,12 +16,19 @@ from cgdn._validation import (
     compute_dtype,
 )
 
-# Fused-type specializations picked by dtype here: Cython's own dispatch costs microseconds.
-_SPECIALIZED = {
-    (dtype, layout): getattr(_kernels, f"gdn_{layout}")[spec]
-    for dtype, spec in ((np.float32, "float"), (np.float64, "double"))
-    for layout in ("channels_last", "channels_first")
-}
+# Fused-type specializations picked by dtype here (Cython's own dispatch costs
+# microseconds), per kernel module: _isa.use() may switch the module at run time.
+_SPECIALIZED = {}
+
+
+def _kernel(kernels, dtype, layout):
+    key = (kernels.ISA, dtype, layout)
+    kernel = _SPECIALIZED.get(key)
+    if kernel is None:
+        spec = "float" if dtype is np.float32 else "double"
+        kernel = _SPECIALIZED[key] = getattr(kernels, f"gdn_{layout}")[spec]
+    return kernel
+
 
 # Work-unit sizes. They depend only on the shape, never on the thread count, so results
 # are identical for any number of threads.
@@ -31,7 +36,7 @@ _SPECIALIZED = {
 
 def _tile_pixels(n_channels):
     """Pixels per channels_last tile: the tile's f and pool stay in L1/L2."""
-    if n_channels <= _kernels.SMALL_CHANNELS:
+    if n_channels <= 16:
         return min(2048, max(64, 8192 // n_channels))
     return 240 if n_channels <= 96 else 512
 
@@ -178,23 +183,24 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
         n_units = kernel_shape[0]
         tile = min(_tile_pixels(n_channels), n_units)
         n_tiles = -(-n_units // tile)
-        kernel = _SPECIALIZED[dtype.type, "channels_last"]
+        layout = "channels_last"
     else:
         n_units = kernel_shape[2]
         tile = min(_tile_positions(n_channels), n_units)
         n_tiles = shape[0] * -(-n_units // tile)
-        kernel = _SPECIALIZED[dtype.type, "channels_first"]
+        layout = "channels_first"
     num_threads = max(1, min(num_threads, n_tiles))
-    scratch = np.empty((num_threads, 2 * tile * n_channels + _kernels.SCRATCH_PAD), dtype=dtype)
+    kernels = _isa.kernels
+    kernel = _kernel(kernels, dtype.type, layout)
+    scratch = np.empty((num_threads, kernels.scratch_size(n_channels, tile, channels_last)),
+                       dtype=dtype)
     flags = np.zeros(n_tiles, dtype=np.uint8)
     args = (src, beta, gamma, dest_view, scratch, flags, tile, alpha, epsilon, inverse,
             rectify, num_threads)
-    layout = "channels_last" if channels_last else "channels_first"
-    with sequential_blas() if _kernels.uses_blas(n_channels, layout) else nullcontext():
-        if kernel(*args):
-            # Some pools overflowed or underflowed: those tiles were left unwritten.
-            rescue_tiles(_kernels, src, dest_view, flags, tile, channels_last, beta, gamma,
-                         inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon)
+    if kernel(*args):
+        # Some pools overflowed or underflowed: those tiles were left unwritten.
+        rescue_tiles(kernels, src, dest_view, flags, tile, channels_last, beta, gamma,
+                     inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon)
 
     # float16 results beyond its range become +-inf, as astype makes them, silently.
     with np.errstate(over="ignore"):

@@ -1,27 +1,30 @@
-"""Pick the kernel variant for this CPU: AVX-512, AVX2 or the portable baseline.
+"""Pick the kernel variant for this CPU: AVX-512, AVX2 or the baseline.
 
-``CGDN_ISA=baseline|avx2|avx512`` in the environment forces a variant (for tests and
-comparisons); asking for one the CPU cannot run falls back to the best one it can.
+The baseline module is SSE2 on x86-64 and NEON on aarch64 (its ``ISA`` says which).
+``CGDN_ISA=baseline|avx2|avx512|neon`` in the environment forces a variant at import (for
+tests and comparisons); asking for one the CPU cannot run falls back to the best one it
+can. :func:`use` switches the variant the public functions run on at run time.
 """
 import importlib
 import os
+from contextlib import contextmanager
 
 from cgdn import _kernels as _baseline
 
-_ORDER = ("avx512", "avx2")
+_X86_ORDER = ("avx512", "avx2")
 
 
 def available():
     """Names of the variants that are built and runnable here, best first."""
     names = []
-    for isa in _ORDER:
+    for isa in _X86_ORDER:
         if _baseline.cpu_supports(isa):
             try:
                 importlib.import_module(f"cgdn._kernels_{isa}")
             except ImportError:
                 continue
             names.append(isa)
-    return names + ["baseline"]
+    return names + [_baseline.ISA]
 
 
 def load(isa=None):
@@ -30,9 +33,25 @@ def load(isa=None):
     runnable = available()
     if isa not in runnable:
         isa = runnable[0]
-    if isa == "baseline":
+    if isa == _baseline.ISA:
         return _baseline
     return importlib.import_module(f"cgdn._kernels_{isa}")
 
 
 kernels = load()
+
+
+@contextmanager
+def use(isa):
+    """Run the public functions on variant ``isa`` inside the block (tests, benchmarks).
+
+    Not for concurrent use with other threads calling cgdn: the switch is process-wide.
+    """
+    global kernels
+    if isa not in available():
+        raise ValueError(f"isa must be one of {available()}, got {isa!r}")
+    previous, kernels = kernels, load(isa)
+    try:
+        yield kernels
+    finally:
+        kernels = previous

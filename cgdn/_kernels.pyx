@@ -1,3 +1,13 @@
-# The GDN kernels compiled for: baseline (no -m flags: SSE2 on x86-64). setup.py sets the flags; cgdn._isa picks
-# the best variant this CPU runs. All variants share one body:
+# The GDN kernels compiled for the baseline: no -m flags, i.e. SSE2 on x86-64 and NEON on
+# aarch64 (cgdn/simd/vec.h picks the primitives). setup.py sets the flags; cgdn._isa picks
+# the best variant this CPU runs. This module also answers which variants the CPU runs.
+# All variants share one body:
 include "_kernels_impl.pxi"
+
+cdef extern from "simd/cpu.h" nogil:
+    int cgdn_cpu_supports(const char* isa)
+
+
+def cpu_supports(isa):
+    """Whether this CPU (and OS) can run the kernels built for ``isa``: 'avx2', 'avx512'."""
+    return bool(cgdn_cpu_supports(isa.encode()))

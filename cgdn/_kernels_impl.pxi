@@ -1,14 +1,17 @@
 # Compiler directives (boundscheck, wraparound, cdivision, ...) are set once, in setup.py.
-# This file is the body of every ISA variant of the kernels (_kernels.pyx: baseline,
-# _kernels_avx2.pyx, _kernels_avx512.pyx); setup.py compiles each with its own -m flags
-# and cgdn._isa picks one at import from the CPU's features.
+# This file is the body of every ISA variant of the kernels (_kernels.pyx: baseline, i.e.
+# SSE2 on x86-64 and NEON on aarch64; _kernels_avx2.pyx; _kernels_avx512.pyx); setup.py
+# compiles each with its own -m flags and cgdn._isa picks one at import from the CPU's
+# features. The SIMD loops are in cgdn/simd/ (written once against per-ISA vector
+# primitives) and reach this file through the fused wrappers of cgdn/_simd.pxd.
 #
 # The kernels are called by cgdn._gdn with validated, C-contiguous, same-dtype buffers
 # only, so they cannot fail: they are ``noexcept nogil`` and run ``prange`` over tiles of
 # pixels. Each tile is processed while it is in cache: the pool input f(x) goes to this
-# thread's scratch, is mixed across channels (BLAS GEMM, or a SIMD micro-kernel for few
-# channels) into beta + pool, and the output is written from it. ``out`` may be ``x``:
-# every element of x is read before the element of out at the same place is written.
+# thread's scratch, is mixed across channels (a register-blocked GEMM, cgdn/simd/gemm.h)
+# into beta + pool, and the output is written from it. ``out`` may be ``x``: every
+# element of x is read before the element of out at the same place is written. No BLAS
+# runs inside the kernels, so results never depend on a BLAS library's thread settings.
 #
 # gamma convention: gamma[j, i] weighs input channel j in the pool of output channel i
 # (TensorFlow's orientation), i.e. pool = f(x) @ gamma per pixel.
@@ -18,10 +21,12 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.float cimport DBL_MAX, DBL_MIN, FLT_MAX, FLT_MIN
-from libc.math cimport pow, powf, sqrt, sqrtf
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from libc.math cimport pow, powf
 
 from cgdn._openmp cimport CGDN_OPENMP_ENABLED, omp_get_max_threads
+from cgdn cimport _simd
+from cgdn._simd cimport (CGDN_F32_LANES, CGDN_F64_LANES, CGDN_GDN_ONE, CGDN_GDN_SQRT,
+                         CGDN_IGDN_ONE, CGDN_IGDN_SQRT, CGDN_ISA_NAME, CGDN_KMAX, CGDN_NREG)
 
 cdef extern from *:
     """
@@ -31,82 +36,27 @@ cdef extern from *:
     """
     bint CGDN_DEBUG_BUILD
 
-cdef extern from "_simd.h" nogil:
-    const char* CGDN_ISA_NAME
-    int CGDN_GDN_SQRT, CGDN_IGDN_SQRT, CGDN_GDN_ONE, CGDN_IGDN_ONE
-    void cgdn_mix_few_f32(const float* f, const float* gpad, const float* bpad, float* pool,
-                          Py_ssize_t n_pix, Py_ssize_t n_ch)
-    void cgdn_mix_few_f64(const double* f, const double* gpad, const double* bpad,
-                          double* pool, Py_ssize_t n_pix, Py_ssize_t n_ch)
-    Py_ssize_t cgdn_few_width(Py_ssize_t n_ch)
-    void cgdn_mix_slab_few_f32(const float* f, const float* gamma, const float* beta,
-                               float* pool, Py_ssize_t n_pos, Py_ssize_t n_ch)
-    void cgdn_mix_slab_few_f64(const double* f, const double* gamma, const double* beta,
-                               double* pool, Py_ssize_t n_pos, Py_ssize_t n_ch)
-    void cgdn_mix_slab_many_f32(const float* f, const float* gamma, const float* beta,
-                                float* pool, Py_ssize_t n_pos, Py_ssize_t n_ch)
-    void cgdn_mix_slab_many_f64(const double* f, const double* gamma, const double* beta,
-                                double* pool, Py_ssize_t n_pos, Py_ssize_t n_ch)
-    void cgdn_normalize_f32(const float* x, const float* n, float* out, Py_ssize_t count,
-                            int mode, int rectify)
-    void cgdn_normalize_f64(const double* x, const double* n, double* out, Py_ssize_t count,
-                            int mode, int rectify)
-    int cgdn_cpu_supports(const char* isa)
-    int CGDN_HAVE_OWN_GEMM
-    Py_ssize_t cgdn_gemm_packed_size_f32(Py_ssize_t n_ch)
-    Py_ssize_t cgdn_gemm_packed_size_f64(Py_ssize_t n_ch)
-    void cgdn_pack_gamma_f32(const float* gamma, float* packed, Py_ssize_t n_ch)
-    void cgdn_pack_gamma_f64(const double* gamma, double* packed, Py_ssize_t n_ch)
-    void cgdn_mix_gemm_f32(const float* f, const float* packed, const float* beta,
-                           float* pool, Py_ssize_t n_pix, Py_ssize_t n_ch)
-    void cgdn_mix_gemm_f64(const double* f, const double* packed, const double* beta,
-                           double* pool, Py_ssize_t n_pix, Py_ssize_t n_ch)
-    bint cgdn_any_out_of_range_f32(const float* n, Py_ssize_t count)
-    bint cgdn_any_out_of_range_f64(const double* n, Py_ssize_t count)
-
 # Whether this module was built with CGDN_CYTHON_DEBUG=1 (bounds checks on).
 DEBUG_BUILD = bool(CGDN_DEBUG_BUILD)
 # The instruction set this variant was compiled for.
 ISA = CGDN_ISA_NAME.decode()
+# Its register file and vector width, and the register blocking derived from them.
+VECTOR_REGISTERS = CGDN_NREG
+LANES = {"float32": CGDN_F32_LANES, "float64": CGDN_F64_LANES}
+MAX_PANEL_VECTORS = CGDN_KMAX
 
-# With at most this many channels the channel mix is a SIMD micro-kernel (channels_last)
-# or a vectorized loop (channels_first) instead of a BLAS call per tile.
-SMALL_CHANNELS = 16
-cdef Py_ssize_t _SMALL_CHANNELS = SMALL_CHANNELS
-# Extra scratch elements a tile needs beyond 2 * tile * C (the micro-kernel's spill).
-SCRATCH_PAD = 16
-
-
-# channels_last, AVX-512 builds: the channel mix is cgdn's own register-blocked GEMM
-# (_simd.h) from SMALL_CHANNELS + 1 to this many channels, BLAS above. Measured faster
-# than a BLAS call per tile from 24 to 320 channels, float32 and float64, 1 and 2 threads.
-OWN_GEMM_MAX_CHANNELS = 384 if CGDN_HAVE_OWN_GEMM else 0
-cdef Py_ssize_t _OWN_GEMM_MAX_CHANNELS = OWN_GEMM_MAX_CHANNELS
+# Padding, in elements, after each of a tile's two scratch areas (f and pool): the mixers
+# read and write up to one vector past a tile's last pixel.
+cdef enum:
+    _PAD = 32
 
 
-# channels_first: the vectorized slab mix (blocks of 16 output channels, _simd.h) up to
-# this many channels, BLAS above. Measured faster than a BLAS call per tile from 24 to 192
-# channels (float32, float64; 1 and 2 threads), except within noise at C = 24, 1 thread.
-SLAB_MIX_MAX_CHANNELS = 384
-cdef Py_ssize_t _SLAB_MIX_MAX_CHANNELS = SLAB_MIX_MAX_CHANNELS
-
-
-cdef inline bint _own_gemm(Py_ssize_t n_ch) noexcept nogil:
-    return _SMALL_CHANNELS < n_ch <= _OWN_GEMM_MAX_CHANNELS
-
-
-def uses_blas(Py_ssize_t n_channels, layout):
-    """Whether a call with this many channels and layout calls BLAS inside the kernels."""
-    if n_channels <= _SMALL_CHANNELS:
-        return False
-    if layout == "channels_last":
-        return not _own_gemm(n_channels)
-    return n_channels > _SLAB_MIX_MAX_CHANNELS
-
-
-def cpu_supports(isa):
-    """Whether this CPU (and OS) can run the kernels built for ``isa``: 'avx2', 'avx512'."""
-    return bool(cgdn_cpu_supports(isa.encode()))
+def scratch_size(Py_ssize_t n_channels, Py_ssize_t tile, bint channels_last):
+    """Scratch elements one thread needs for tiles of ``tile`` pixels (or positions)."""
+    if channels_last:
+        return 2 * (tile * n_channels + _PAD)
+    # channels_first rows are whole vectors long: round up to the widest vector (16)
+    return 2 * (n_channels * ((tile + 15) // 16 * 16) + _PAD)
 
 
 cdef enum PoolMode:
@@ -117,7 +67,7 @@ cdef enum PoolMode:
 
 cdef struct Settings:
     PoolMode pool_mode
-    int fast_mode       # a CGDN_* normalization mode of _simd.h, or -1 for pow(n, epsilon)
+    int fast_mode       # a CGDN_* normalization mode (cgdn/simd/vec.h), or -1 for pow(n, epsilon)
     double alpha
     double epsilon
     bint inverse
@@ -206,10 +156,7 @@ cdef void _normalize_run(const floating* x,    # IN  n elements
     cdef Py_ssize_t k
     cdef floating epsilon = <floating> s.epsilon, root
     if s.fast_mode >= 0:
-        if floating is float:
-            cgdn_normalize_f32(x, n, out, count, s.fast_mode, s.rectify)
-        else:
-            cgdn_normalize_f64(x, n, out, count, s.fast_mode, s.rectify)
+        _simd.normalize(x, n, out, count, s.fast_mode, s.rectify)
         return
     for k in range(count):
         root = _pow(n[k], epsilon)
@@ -217,89 +164,6 @@ cdef void _normalize_run(const floating* x,    # IN  n elements
             out[k] = _rectified(x[k], s.rectify) * root
         else:
             out[k] = _rectified(x[k], s.rectify) / root
-
-
-cdef inline bint _any_out_of_range(const floating* n, Py_ssize_t count) noexcept nogil:
-    if floating is float:
-        return cgdn_any_out_of_range_f32(n, count)
-    else:
-        return cgdn_any_out_of_range_f64(n, count)
-
-
-# ---------------------------------------------------------------------------------------
-# Channel mixing
-
-cdef inline void _gemm(char transa, char transb, int m, int n, int k,
-                       const floating* a, int lda, const floating* b, int ldb,
-                       floating* c, int ldc) noexcept nogil:
-    # Column-major c = op(a) @ op(b) (BLAS alpha = 1, beta = 0). SciPy's BLAS
-    # signatures are not const-qualified, hence the casts; BLAS does not write a or b.
-    cdef floating one = 1, zero = 0
-    if floating is float:
-        sgemm(&transa, &transb, &m, &n, &k, &one, <float*> a, &lda, <float*> b, &ldb,
-              &zero, c, &ldc)
-    else:
-        dgemm(&transa, &transb, &m, &n, &k, &one, <double*> a, &lda, <double*> b, &ldb,
-              &zero, c, &ldc)
-
-
-cdef void _mix_pixels(const floating* f,      # IN  (n_rows, n_ch) row-major
-                      const floating* beta,   # IN  (n_ch,)
-                      const floating* gamma,  # IN  (n_ch, n_ch): gamma[j, i], j = input
-                      const floating* gpad,   # IN  (n_ch, W) gamma rows padded (few channels)
-                      const floating* bpad,   # IN  (W,) beta padded (few channels)
-                      const floating* gpack,  # IN  gamma packed for the own GEMM
-                      floating* pool,         # OUT (n_rows, n_ch) = beta + f @ gamma
-                      Py_ssize_t n_rows, Py_ssize_t n_ch) noexcept nogil:
-    cdef Py_ssize_t r, i
-    if n_ch <= _SMALL_CHANNELS:
-        if floating is float:
-            cgdn_mix_few_f32(f, gpad, bpad, pool, n_rows, n_ch)
-        else:
-            cgdn_mix_few_f64(f, gpad, bpad, pool, n_rows, n_ch)
-        return
-    if _own_gemm(n_ch):
-        if floating is float:
-            cgdn_mix_gemm_f32(f, gpack, beta, pool, n_rows, n_ch)
-        else:
-            cgdn_mix_gemm_f64(f, gpack, beta, pool, n_rows, n_ch)
-        return
-    # Row-major (n_rows, C) @ (C, C) is column-major gamma^T-as-stored @ f^T.
-    _gemm(c'N', c'N', <int> n_ch, <int> n_rows, <int> n_ch,
-          gamma, <int> n_ch, f, <int> n_ch, pool, <int> n_ch)
-    for r in range(n_rows):
-        for i in range(n_ch):
-            pool[r * n_ch + i] += beta[i]
-
-
-cdef void _mix_slab(const floating* f,      # IN  (n_ch, n_pos) row-major: channel rows
-                    const floating* beta,   # IN  (n_ch,)
-                    const floating* gamma,  # IN  (n_ch, n_ch): gamma[j, i], j = input
-                    floating* pool,         # OUT (n_ch, n_pos) = beta + gamma.T @ f
-                    Py_ssize_t n_pos, Py_ssize_t n_ch) noexcept nogil:
-    cdef Py_ssize_t i, k
-    cdef floating b
-    cdef floating* p
-    if n_ch <= _SMALL_CHANNELS:
-        if floating is float:
-            cgdn_mix_slab_few_f32(f, gamma, beta, pool, n_pos, n_ch)
-        else:
-            cgdn_mix_slab_few_f64(f, gamma, beta, pool, n_pos, n_ch)
-        return
-    if n_ch <= _SLAB_MIX_MAX_CHANNELS:
-        if floating is float:
-            cgdn_mix_slab_many_f32(f, gamma, beta, pool, n_pos, n_ch)
-        else:
-            cgdn_mix_slab_many_f64(f, gamma, beta, pool, n_pos, n_ch)
-        return
-    # Column-major view: pool^T (n_pos, C) = f^T (n_pos, C) @ gamma.
-    _gemm(c'N', c'T', <int> n_pos, <int> n_ch, <int> n_ch,
-          f, <int> n_pos, gamma, <int> n_ch, pool, <int> n_pos)
-    for i in range(n_ch):
-        p = pool + i * n_pos
-        b = beta[i]
-        for k in range(n_pos):
-            p[k] += b
 
 
 # ---------------------------------------------------------------------------------------
@@ -333,10 +197,9 @@ cdef bint _pixel_bad(const floating* x, Py_ssize_t x_stride,   # IN  the pixel's
 
 cdef struct Tile:
     const void* beta      # (C,)
-    const void* gamma     # (C, C)
-    const void* gpad      # (C, W) padded gamma rows (channels_last, C <= SMALL_CHANNELS)
-    const void* bpad      # (W,) padded beta
-    const void* gpack     # gamma packed in panels for the own GEMM (channels_last)
+    const void* gamma     # (C, C): gamma[j, i], j = input channel
+    const void* mixer     # channels_last: gamma packed in panels (_simd.rows_pack);
+                          # channels_first: gamma transposed, (C, C)
     Py_ssize_t n_ch
 
 
@@ -344,16 +207,15 @@ cdef bint _gdn_tile_channels_last(
         const floating* x,      # IN  (n_rows, n_ch) pixels of this tile
         floating* out,          # OUT (n_rows, n_ch); may be x
         const Tile* tl,
-        floating* f,            # SCRATCH (n_rows, n_ch)
-        floating* pool,         # SCRATCH (n_rows, n_ch) + SCRATCH_PAD: beta + pool
+        floating* f,            # SCRATCH (n_rows, n_ch) + _PAD
+        floating* pool,         # SCRATCH (n_rows, n_ch) + _PAD: beta + pool
         Py_ssize_t n_rows, const Settings* s, bint check) noexcept nogil:
     """Return True (and write nothing) if ``check`` and a pixel needs the careful path."""
     cdef Py_ssize_t r, n_ch = tl.n_ch
     _pool_input(x, f, n_rows * n_ch, s)
-    _mix_pixels(f, <const floating*> tl.beta, <const floating*> tl.gamma,
-                <const floating*> tl.gpad, <const floating*> tl.bpad,
-                <const floating*> tl.gpack, pool, n_rows, n_ch)
-    if check and _any_out_of_range(pool, n_rows * n_ch):
+    _simd.mix_rows(f, <const floating*> tl.mixer, <const floating*> tl.gamma,
+                   <const floating*> tl.beta, pool, n_rows, n_ch)
+    if check and _simd.any_out_of_range(pool, n_rows * n_ch):
         for r in range(n_rows):
             if _pixel_bad(x + r * n_ch, 1, pool + r * n_ch, 1, n_ch):
                 return True
@@ -365,21 +227,25 @@ cdef bint _gdn_tile_channels_first(
         const floating* x,      # IN  channel i of this block at x + i * row_stride
         floating* out,          # OUT channel i at out + i * out_stride; may be x
         const Tile* tl,
-        floating* f,            # SCRATCH (n_ch, n_pos)
-        floating* pool,         # SCRATCH (n_ch, n_pos): beta + pool
+        floating* f,            # SCRATCH (n_ch, stride): stride = _simd.slab_stride(n_pos)
+        floating* pool,         # SCRATCH (n_ch, stride): beta + pool
         Py_ssize_t n_pos, Py_ssize_t row_stride, Py_ssize_t out_stride,
         const Settings* s, bint check) noexcept nogil:
     """Return True (and write nothing) if ``check`` and a pixel needs the careful path."""
     cdef Py_ssize_t i, k, n_ch = tl.n_ch
+    cdef Py_ssize_t stride = _simd.slab_stride(<floating> 0, n_pos)
     for i in range(n_ch):
-        _pool_input(x + i * row_stride, f + i * n_pos, n_pos, s)
-    _mix_slab(f, <const floating*> tl.beta, <const floating*> tl.gamma, pool, n_pos, n_ch)
-    if check and _any_out_of_range(pool, n_pos * n_ch):
-        for k in range(n_pos):
-            if _pixel_bad(x + k, row_stride, pool + k, n_pos, n_ch):
-                return True
+        _pool_input(x + i * row_stride, f + i * stride, n_pos, s)
+    _simd.mix_slab(f, <const floating*> tl.mixer, <const floating*> tl.beta, pool, n_pos, n_ch)
+    if check:
+        for i in range(n_ch):
+            if _simd.any_out_of_range(pool + i * stride, n_pos):
+                for k in range(n_pos):
+                    if _pixel_bad(x + k, row_stride, pool + k, stride, n_ch):
+                        return True
+                break
     for i in range(n_ch):
-        _normalize_run(x + i * row_stride, pool + i * n_pos, out + i * out_stride, n_pos, s)
+        _normalize_run(x + i * row_stride, pool + i * stride, out + i * out_stride, n_pos, s)
     return False
 
 
@@ -388,48 +254,49 @@ cdef bint _gdn_tile_channels_first(
 
 cdef int _check_common(Py_ssize_t n_ch, Py_ssize_t beta_len, Py_ssize_t g0, Py_ssize_t g1,
                        Py_ssize_t tile, Py_ssize_t scratch_rows, Py_ssize_t scratch_len,
-                       Py_ssize_t n_flags, Py_ssize_t n_tiles, int num_threads) except -1:
+                       Py_ssize_t n_flags, Py_ssize_t n_tiles, int num_threads,
+                       bint channels_last) except -1:
     # Guards for direct callers of this private module; cgdn._gdn always passes these.
     if beta_len != n_ch or g0 != n_ch or g1 != n_ch:
         raise ValueError("beta and gamma must match the channel count")
     if tile < 1 or num_threads < 1:
         raise ValueError("tile and num_threads must be >= 1")
-    if scratch_rows < num_threads or scratch_len < 2 * tile * n_ch + SCRATCH_PAD:
+    if scratch_rows < num_threads or scratch_len < scratch_size(n_ch, tile, channels_last):
         raise ValueError("scratch must have shape (>= num_threads, "
-                         ">= 2 * tile * n_channels + SCRATCH_PAD)")
+                         ">= scratch_size(n_channels, tile, channels_last))")
     if n_flags < n_tiles:
         raise ValueError("flags must have one entry per tile")
     return 0
 
 
-def _tile_params(const floating[::1] beta, const floating[:, ::1] gamma):
-    """Per-call forms of gamma for the mixers: (rows padded to the micro-kernel's width,
-    beta padded, gamma packed in panels for the own GEMM), as arrays."""
-    cdef Py_ssize_t n_ch = beta.shape[0]
+def _mixer(const floating[:, ::1] gamma, bint channels_last):
+    """gamma in the form the tile's mixer reads: packed in panels (channels_last) or
+    transposed (channels_first), as an array."""
+    cdef Py_ssize_t n_ch = gamma.shape[0]
     cdef floating[::1] packed
     dtype = np.float32 if floating is float else np.float64
-    width = cgdn_few_width(n_ch) if n_ch <= _SMALL_CHANNELS else 1
-    gpad = np.zeros((n_ch, width), dtype=dtype)
-    bpad = np.zeros(width, dtype=dtype)
-    if n_ch <= _SMALL_CHANNELS:
-        gpad[:, :n_ch] = np.asarray(gamma)
-        bpad[:n_ch] = np.asarray(beta)
-    if not _own_gemm(n_ch):
-        return gpad, bpad, np.zeros(1, dtype=dtype)
-    if floating is float:
-        packed = np.empty(cgdn_gemm_packed_size_f32(n_ch), dtype=dtype)
-        cgdn_pack_gamma_f32(&gamma[0, 0], &packed[0], n_ch)
-    else:
-        packed = np.empty(cgdn_gemm_packed_size_f64(n_ch), dtype=dtype)
-        cgdn_pack_gamma_f64(&gamma[0, 0], &packed[0], n_ch)
-    return gpad, bpad, packed.base
+    if not channels_last:
+        return np.ascontiguousarray(np.asarray(gamma).T).ravel()
+    packed = np.zeros(max(1, _simd.rows_packed_size(<floating> 0, n_ch)), dtype=dtype)
+    _simd.rows_pack(&gamma[0, 0], n_ch, &packed[0])
+    return packed.base
+
+
+cdef Tile _make_tile(const floating[::1] beta, const floating[:, ::1] gamma,
+                     const floating[::1] mixer):
+    cdef Tile tl
+    tl.beta = &beta[0]
+    tl.gamma = &gamma[0, 0]
+    tl.mixer = &mixer[0]
+    tl.n_ch = beta.shape[0]
+    return tl
 
 
 def gdn_channels_last(const floating[:, ::1] x,        # IN  (n_pixels, n_channels)
                       const floating[::1] beta,        # IN  (n_channels,)
                       const floating[:, ::1] gamma,    # IN  (n_channels, n_channels)
                       floating[:, ::1] out,            # OUT (n_pixels, n_channels); may be x
-                      floating[:, ::1] scratch,        # SCRATCH (num_threads, 2*tile*C + pad)
+                      floating[:, ::1] scratch,        # SCRATCH (num_threads, scratch_size)
                       unsigned char[::1] flags,        # OUT (n_tiles,): 1 = careful path
                       Py_ssize_t tile, double alpha, double epsilon,
                       bint inverse, bint rectify, int num_threads):
@@ -444,28 +311,26 @@ def gdn_channels_last(const floating[:, ::1] x,        # IN  (n_pixels, n_channe
     cdef unsigned char flag
     cdef int tid
     cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
+    cdef const floating[::1] mixer
     cdef Tile tl
-    cdef const floating[:, ::1] gpad
-    cdef const floating[::1] bpad, gpack
     if out.shape[0] != n_pixels or out.shape[1] != n_ch:
         raise ValueError("out must have the shape of x")
     if n_pixels == 0 or n_ch == 0:
         return 0
     n_tiles = (n_pixels + tile - 1) // tile
     _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
-                  scratch.shape[0], stride, flags.shape[0], n_tiles, num_threads)
-    gpad, bpad, gpack = _tile_params(beta, gamma)
-    tl.beta, tl.gamma, tl.gpad, tl.bpad = &beta[0], &gamma[0, 0], &gpad[0, 0], &bpad[0]
-    tl.gpack = &gpack[0]
-    tl.n_ch = n_ch
+                  scratch.shape[0], stride, flags.shape[0], n_tiles, num_threads, True)
+    mixer_array = _mixer(gamma, True)
+    mixer = mixer_array
+    tl = _make_tile(beta, gamma, mixer)
     with nogil, parallel(num_threads=num_threads):
         tid = threadid()
         work = &scratch[tid, 0]
         for t in prange(n_tiles, schedule="static"):
             start = t * tile
             flag = _gdn_tile_channels_last(&x[start, 0], &out[start, 0], &tl, work,
-                                           work + tile * n_ch, min(tile, n_pixels - start),
-                                           &s, True)
+                                           work + tile * n_ch + _PAD,
+                                           min(tile, n_pixels - start), &s, True)
             flags[t] = flag
             n_flagged += flag
     return n_flagged
@@ -475,7 +340,7 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
                        const floating[::1] beta,       # IN  (n_channels,)
                        const floating[:, ::1] gamma,   # IN  (n_channels, n_channels)
                        floating[:, :, ::1] out,        # OUT like x; may be x
-                       floating[:, ::1] scratch,       # SCRATCH (num_threads, 2*tile*C + pad)
+                       floating[:, ::1] scratch,       # SCRATCH (num_threads, scratch_size)
                        unsigned char[::1] flags,       # OUT (n_tiles,): 1 = careful path
                        Py_ssize_t tile, double alpha, double epsilon,
                        bint inverse, bint rectify, int num_threads):
@@ -486,10 +351,12 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
     """
     cdef Py_ssize_t n_batch = x.shape[0], n_ch = x.shape[1], n_pos = x.shape[2]
     cdef Py_ssize_t n_blocks, n_tiles, t, b, start, n_flagged = 0, stride = scratch.shape[1]
+    cdef Py_ssize_t area
     cdef floating* work
     cdef unsigned char flag
     cdef int tid
     cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
+    cdef const floating[::1] mixer
     cdef Tile tl
     if out.shape[0] != n_batch or out.shape[1] != n_ch or out.shape[2] != n_pos:
         raise ValueError("out must have the shape of x")
@@ -498,9 +365,11 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
     n_blocks = (n_pos + tile - 1) // tile
     n_tiles = n_batch * n_blocks
     _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
-                  scratch.shape[0], stride, flags.shape[0], n_tiles, num_threads)
-    tl.beta, tl.gamma, tl.gpad, tl.bpad, tl.gpack = &beta[0], &gamma[0, 0], NULL, NULL, NULL
-    tl.n_ch = n_ch
+                  scratch.shape[0], stride, flags.shape[0], n_tiles, num_threads, False)
+    area = scratch_size(n_ch, tile, False) // 2
+    mixer_array = _mixer(gamma, False)
+    mixer = mixer_array
+    tl = _make_tile(beta, gamma, mixer)
     with nogil, parallel(num_threads=num_threads):
         tid = threadid()
         work = &scratch[tid, 0]
@@ -508,7 +377,7 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
             b = t // n_blocks
             start = (t - b * n_blocks) * tile
             flag = _gdn_tile_channels_first(&x[b, 0, start], &out[b, 0, start], &tl, work,
-                                            work + tile * n_ch, min(tile, n_pos - start),
+                                            work + area, min(tile, n_pos - start),
                                             n_pos, n_pos, &s, True)
             flags[t] = flag
             n_flagged += flag
@@ -529,11 +398,10 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
     into a temporary, so the pixels written are bit-identical to a clean run. Returns
     the number of pixels of the tile.
     """
-    cdef Py_ssize_t n_ch = beta.shape[0], b = 0, start, n, n_blocks, i, k
+    cdef Py_ssize_t n_ch = beta.shape[0], b = 0, start, n, n_blocks, i, k, area, stride
     cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
+    cdef const floating[::1] mixer
     cdef Tile tl
-    cdef const floating[:, ::1] gpad
-    cdef const floating[::1] bpad, gpack
     cdef floating[::1] w, tmp
     if channels_last:
         start = t * tile
@@ -546,26 +414,27 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
     if n <= 0 or bad.shape[0] < n or gamma.shape[0] != n_ch or gamma.shape[1] != n_ch:
         raise ValueError("tile index or buffers out of range")
     dtype = np.float32 if floating is float else np.float64
-    w = np.empty(2 * n * n_ch + SCRATCH_PAD, dtype=dtype)
+    w = np.empty(scratch_size(n_ch, n, channels_last), dtype=dtype)
+    area = w.shape[0] // 2
     tmp = np.empty(n * n_ch, dtype=dtype)
-    gpad, bpad, gpack = _tile_params(beta, gamma)
-    tl.beta, tl.gamma, tl.gpad, tl.bpad = &beta[0], &gamma[0, 0], &gpad[0, 0], &bpad[0]
-    tl.gpack = &gpack[0]
-    tl.n_ch = n_ch
+    mixer_array = _mixer(gamma, channels_last)
+    mixer = mixer_array
+    tl = _make_tile(beta, gamma, mixer)
+    stride = _simd.slab_stride(<floating> 0, n)
     with nogil:
         if channels_last:
-            _gdn_tile_channels_last(&x[0, start, 0], &tmp[0], &tl, &w[0], &w[n * n_ch], n,
+            _gdn_tile_channels_last(&x[0, start, 0], &tmp[0], &tl, &w[0], &w[area], n,
                                     &s, False)
             for k in range(n):
-                bad[k] = _pixel_bad(&x[0, start + k, 0], 1, &w[n * n_ch + k * n_ch], 1, n_ch)
+                bad[k] = _pixel_bad(&x[0, start + k, 0], 1, &w[area + k * n_ch], 1, n_ch)
                 if not bad[k]:
                     for i in range(n_ch):
                         out[0, start + k, i] = tmp[k * n_ch + i]
         else:
-            _gdn_tile_channels_first(&x[b, 0, start], &tmp[0], &tl, &w[0], &w[n * n_ch], n,
+            _gdn_tile_channels_first(&x[b, 0, start], &tmp[0], &tl, &w[0], &w[area], n,
                                      x.shape[2], n, &s, False)
             for k in range(n):
-                bad[k] = _pixel_bad(&x[b, 0, start + k], x.shape[2], &w[n * n_ch + k], n,
+                bad[k] = _pixel_bad(&x[b, 0, start + k], x.shape[2], &w[area + k], stride,
                                     n_ch)
                 if not bad[k]:
                     for i in range(n_ch):

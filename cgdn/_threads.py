@@ -1,9 +1,7 @@
-"""Thread-count policy and BLAS/OpenMP cooperation."""
+"""Thread-count policy (OpenMP) and the threadpoolctl controller used by show_config."""
 import functools
 import numbers
 import os
-import threading
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -17,7 +15,7 @@ _OMP_ENV_SET = bool(os.environ.get("OMP_NUM_THREADS"))
 
 @functools.cache
 def _controller():
-    # Created lazily, after cgdn._kernels is imported, so libgomp and BLAS are loaded.
+    # Created lazily, after cgdn._kernels is imported, so libgomp is loaded.
     import threadpoolctl
 
     return threadpoolctl.ThreadpoolController()
@@ -49,44 +47,3 @@ def effective_num_threads(num_threads):
     if num_threads < 0:
         return max(1, max_threads + num_threads + 1)
     return num_threads
-
-
-@functools.cache
-def _kernel_blas():
-    """A controller of the BLAS that the kernels call (SciPy's), or of every BLAS.
-
-    SciPy's wheels carry their own OpenBLAS (in ``scipy.libs``) next to NumPy's: limiting
-    only SciPy's leaves NumPy's thread pool (and its threads) alone.
-    """
-    blas = _controller().select(user_api="blas")
-    scipy_libs = [lib.filepath for lib in blas.lib_controllers
-                  if os.path.basename(os.path.dirname(lib.filepath)).startswith("scipy")]
-    return blas.select(filepath=scipy_libs) if scipy_libs else blas
-
-
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limiter = None
-
-
-@contextmanager
-def sequential_blas():
-    """Keep BLAS single-threaded while any cgdn kernel runs BLAS inside its OpenMP region.
-
-    Calls from several Python threads share one limit: the first one in sets it, the
-    last one out restores the original, so overlapping calls never restore each other's
-    limit too early or leave BLAS limited afterwards.
-    """
-    global _blas_users, _blas_limiter
-    with _blas_lock:
-        if _blas_users == 0:
-            _blas_limiter = _kernel_blas().limit(limits=1)
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+from cgdn import _isa
 from cgdn._reference import reference_gdn  # noqa: F401  (re-exported for tests)
 
 # Reference outputs of TensorFlow (tensorflow-compression 2.14.1) and PyTorch 2.13.0,
@@ -35,3 +36,14 @@ def assert_close(actual, expected, dtype):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261125)
+
+
+# Every kernel variant this machine runs (e.g. avx512, avx2, baseline), best first.
+VARIANTS = _isa.available()
+
+
+@pytest.fixture(params=VARIANTS)
+def every_isa(request):
+    """Run the test once per kernel variant, through the public functions."""
+    with _isa.use(request.param):
+        yield request.param

@@ -1,4 +1,5 @@
-"""Many Python threads at once: apply_gdn and gdn on the shared default store."""
+"""Many Python threads at once: apply_gdn and gdn on the shared default store, on every
+kernel variant."""
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -15,7 +16,7 @@ def clean_default_store():
     cgdn.get_default_store().clear()
 
 
-def test_eight_threads_default_store_no_deadlock(rng):
+def test_eight_threads_default_store_no_deadlock(every_isa, rng):
     store = cgdn.get_default_store()
     xs = [rng.standard_normal((2, 24, 24, c)).astype(np.float32) for c in (3, 12, 40)]
     serial_apply = [cgdn.apply_gdn(x, np.ones(x.shape[-1]), np.full((x.shape[-1],) * 2, 0.05),

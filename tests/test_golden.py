@@ -24,7 +24,7 @@ def test_all_golden_files_present():
 
 
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=lambda p: p.stem)
-def test_golden(path):
+def test_golden(every_isa, path):
     case = _case(path)
     x = case["x"]
     y = cgdn.apply_gdn(
@@ -37,7 +37,7 @@ def test_golden(path):
 
 
 @pytest.mark.parametrize("path", GOLDEN_FILES[::5], ids=lambda p: p.stem)
-def test_golden_in_place_and_threads(path):
+def test_golden_in_place_and_threads(every_isa, path):
     case = _case(path)
     kwargs = dict(inverse=bool(case["inverse"]), rectify=case["rectify"], alpha=case["alpha"],
                   epsilon=case["epsilon"], data_format=str(case["data_format"]))

@@ -1,5 +1,6 @@
 """The private kernels called directly: every ISA variant, fused specializations, guards."""
 import os
+import platform
 
 import numpy as np
 import pytest
@@ -14,13 +15,14 @@ KERNELS = {isa: _isa.load(isa) for isa in VARIANTS}
 def test_variants_report_their_isa():
     for isa, module in KERNELS.items():
         assert module.ISA == isa
-    assert VARIANTS[-1] == "baseline"
+    assert VARIANTS[-1] == ("neon" if platform.machine().lower() in ("aarch64", "arm64")
+                            else "baseline")
     forced = os.environ.get("CGDN_ISA")
     assert _isa.kernels.ISA == (forced if forced in VARIANTS else VARIANTS[0])  # best default
 
 
-def _scratch(k, threads, tile, c, dtype):
-    return np.empty((threads, 2 * tile * c + k.SCRATCH_PAD), dtype)
+def _scratch(k, threads, tile, c, dtype, channels_last=True):
+    return np.empty((threads, k.scratch_size(c, tile, channels_last)), dtype)
 
 
 @pytest.mark.parametrize("isa", VARIANTS)
@@ -55,7 +57,8 @@ def test_channels_first_every_variant(rng, isa, dtype, spec, n_channels, rectify
     gamma = rng.uniform(0, 0.3, (n_channels, n_channels)).astype(dtype)
     out = np.empty_like(x)
     tile = 16
-    k.gdn_channels_first[spec](x, beta, gamma, out, _scratch(k, 1, tile, n_channels, dtype),
+    k.gdn_channels_first[spec](x, beta, gamma, out,
+                               _scratch(k, 1, tile, n_channels, dtype, False),
                                np.zeros(15, np.uint8), tile, 1.0, 1.0, True, rectify, 1)
     assert_close(out, reference_gdn(x, beta, gamma, inverse=True, alpha=1, epsilon=1,
                                     rectify=rectify, data_format="channels_first"), dtype)
@@ -79,7 +82,8 @@ def test_kernel_guards_refuse_small_scratch():
     k = _isa.kernels
     x = np.ones((10, 4))
     with pytest.raises(ValueError, match="scratch"):
-        k.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty_like(x), np.empty((1, 8)),
+        k.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty_like(x),
+                            np.empty((1, k.scratch_size(4, 4, True) - 1)),
                             np.zeros(3, np.uint8), 4, 2.0, 0.5, False, False, 1)
     with pytest.raises(ValueError, match="scratch"):
         k.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty_like(x),
@@ -102,27 +106,33 @@ def test_kernel_guards_refuse_mismatched_shapes():
                             np.zeros(2, np.uint8), 4, 2.0, 0.5, False, False, 1)
 
 
-@pytest.mark.parametrize("n_channels", [5, 24])
+@pytest.mark.parametrize("n_channels", [1, 3, 5, 24])
 def test_scratch_garbage_does_not_leak_into_results(rng, n_channels):
-    # BLAS writes into uninitialised scratch (beta = 0) and the micro-kernel spills past
-    # each pixel: NaN left in scratch by an earlier tile must not reach later tiles.
-    k = _isa.kernels
-    x = rng.standard_normal((256, n_channels))
-    x[:64] = np.nan
-    gamma = np.full((n_channels, n_channels), 0.02)
-    out = np.empty_like(x)
-    scratch = np.full((1, 2 * 64 * n_channels + k.SCRATCH_PAD), np.nan)
-    k.gdn_channels_last(x, np.ones(n_channels), gamma, out, scratch, np.zeros(4, np.uint8),
-                        64, 2.0, 0.5, False, False, 1)
-    assert np.isnan(out[:64]).all()
-    assert_close(out[64:], reference_gdn(x[64:], np.ones(n_channels), gamma), np.float64)
+    # The mixers store whole vectors past each pixel and read f past a tile's end: NaN
+    # left in scratch by an earlier tile must not reach later tiles, on every variant.
+    for isa, k in KERNELS.items():
+        x = rng.standard_normal((256, n_channels))
+        x[:64] = np.nan
+        gamma = np.full((n_channels, n_channels), 0.02)
+        out = np.empty_like(x)
+        scratch = np.full((1, k.scratch_size(n_channels, 64, True)), np.nan)
+        k.gdn_channels_last(x, np.ones(n_channels), gamma, out, scratch,
+                            np.zeros(4, np.uint8), 64, 2.0, 0.5, False, False, 1)
+        assert np.isnan(out[:64]).all(), isa
+        assert_close(out[64:], reference_gdn(x[64:], np.ones(n_channels), gamma), np.float64)
 
 
-@pytest.mark.parametrize("n_channels", [17, 24, 33, 48, 64, 80, 96, 130, 192])
+# Channel counts around every switch of the mixers: the shared-lanes path (2 C <= lanes),
+# one GEMM panel (C <= panel vectors x lanes), several panels with a narrower last one,
+# and vector tails, for the lane widths 2, 4, 8 and 16 of the variants.
+MIXER_CHANNELS = [1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 23, 24, 25, 31, 32, 33, 40, 48,
+                  49, 63, 64, 65, 80, 97, 130, 192]
+
+
+@pytest.mark.parametrize("n_channels", MIXER_CHANNELS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_own_gemm_against_blas_path(rng, n_channels, dtype):
-    # Panel widths 2, 3, 4 vectors, masked last panels, pixel counts not a multiple of the
-    # register block: the own GEMM (AVX-512) and BLAS (other variants) agree with NumPy.
+def test_channels_last_mixer_every_path(rng, n_channels, dtype):
+    # Pixel counts not a multiple of any register block (97 pixels, tiles of 40).
     for isa, k in KERNELS.items():
         x = rng.standard_normal((97, n_channels)).astype(dtype)
         beta = rng.uniform(0.5, 1.5, n_channels).astype(dtype)
@@ -131,33 +141,28 @@ def test_own_gemm_against_blas_path(rng, n_channels, dtype):
         k.gdn_channels_last(x, beta, gamma, out, _scratch(k, 2, 40, n_channels, dtype),
                             np.zeros(3, np.uint8), 40, 2.0, 0.5, False, False, 2)
         assert_close(out, reference_gdn(x, beta, gamma), dtype)
-        expect_blas = not (isa == "avx512" and n_channels <= k.OWN_GEMM_MAX_CHANNELS)
-        assert k.uses_blas(n_channels, "channels_last") == expect_blas
 
 
-@pytest.mark.parametrize("layout", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("n_channels", [17, 40, 130, 400])
-def test_every_mixer_of_every_variant(rng, layout, n_channels):
-    # Between SMALL_CHANNELS and the own-mixer limits the kernels use their own SIMD mixers;
-    # above them (400) BLAS per tile: every path of every variant agrees with NumPy.
+@pytest.mark.parametrize("n_channels", MIXER_CHANNELS)
+@pytest.mark.parametrize("n_positions", [1, 5, 37, 100])
+def test_channels_first_mixer_every_path(rng, n_channels, n_positions):
+    # Positions not a multiple of the vector width; tiles of 48 and a shorter last tile.
     for isa, k in KERNELS.items():
-        shape = (2, 23, n_channels) if layout == "channels_last" else (2, n_channels, 23)
-        x = rng.standard_normal(shape).astype(np.float32)
+        x = rng.standard_normal((2, n_channels, n_positions)).astype(np.float32)
         beta = rng.uniform(0.5, 1.5, n_channels).astype(np.float32)
         gamma = rng.uniform(0, 0.05, (n_channels, n_channels)).astype(np.float32)
         out = np.empty_like(x)
-        tile = 8
-        if layout == "channels_last":
-            flat = x.reshape(-1, n_channels)
-            k.gdn_channels_last(flat, beta, gamma, out.reshape(-1, n_channels),
-                                _scratch(k, 2, tile, n_channels, np.float32),
-                                np.zeros(6, np.uint8), tile, 2.0, 0.5, True, False, 2)
-        else:
-            k.gdn_channels_first(x, beta, gamma, out,
-                                 _scratch(k, 2, tile, n_channels, np.float32),
-                                 np.zeros(6, np.uint8), tile, 2.0, 0.5, True, False, 2)
-        assert_close(out, reference_gdn(x, beta, gamma, inverse=True, data_format=layout),
-                     np.float32)
-        limit = (k.OWN_GEMM_MAX_CHANNELS if layout == "channels_last"
-                 else k.SLAB_MIX_MAX_CHANNELS)
-        assert k.uses_blas(n_channels, layout) == (n_channels > limit)
+        tile = 48
+        n_tiles = 2 * -(-n_positions // tile)
+        k.gdn_channels_first(x, beta, gamma, out,
+                             _scratch(k, 2, tile, n_channels, np.float32, False),
+                             np.zeros(n_tiles, np.uint8), tile, 2.0, 0.5, True, False, 2)
+        assert_close(out, reference_gdn(x, beta, gamma, inverse=True,
+                                        data_format="channels_first"), np.float32)
+
+
+def test_variants_report_their_register_blocking():
+    # The blocking follows the register file: 4-vector panels with 32 registers, 3 with 16.
+    for isa, k in KERNELS.items():
+        assert k.MAX_PANEL_VECTORS == (4 if k.VECTOR_REGISTERS >= 32 else 3)
+        assert k.LANES["float32"] == 2 * k.LANES["float64"]

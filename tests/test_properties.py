@@ -12,7 +12,8 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 import cgdn
-from conftest import reference_gdn
+from cgdn import _isa
+from conftest import VARIANTS, reference_gdn
 
 # float32 sums up to 64 products and raises them to epsilon <= 2: allow a few ulps more
 # than the golden-file tolerance of 1e-5 (which is for TF's classic exponents).
@@ -99,7 +100,8 @@ def test_apply_gdn_matches_reference(data):
     out_mode = data.draw(st.sampled_from(["none", "separate", "strided", "inplace",
                                           "overlap"]))
     num_threads = data.draw(st.sampled_from([None, 1, 2, -1]))
-    note(f"shape={shape} {data_format} {np.dtype(dtype)} view={kind} out={out_mode} "
+    isa = data.draw(st.sampled_from(VARIANTS))
+    note(f"isa={isa} shape={shape} {data_format} {np.dtype(dtype)} view={kind} out={out_mode} "
          f"alpha={alpha} epsilon={epsilon} inverse={inverse} rectify={rectify}")
     kw = dict(inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon,
               data_format=data_format)
@@ -119,7 +121,8 @@ def test_apply_gdn_matches_reference(data):
         flat = np.concatenate([original.ravel(), np.zeros(1, dtype)])
         x = flat[:-1].reshape(shape)
         out = flat[1:].reshape(shape)
-    y = cgdn.apply_gdn(x, beta, gamma, out=out, num_threads=num_threads, **kw)
+    with _isa.use(isa):
+        y = cgdn.apply_gdn(x, beta, gamma, out=out, num_threads=num_threads, **kw)
     assert y.shape == shape and y.dtype == dtype
     if out is not None:
         assert y is out
@@ -162,6 +165,7 @@ def test_thread_count_never_changes_results(dtype, data):
     x, _ = data.draw(arrays_with_views(shape, dtype))
     beta, gamma, alpha, epsilon = data.draw(parameters(n_channels))
     kw = dict(alpha=alpha, epsilon=epsilon, data_format=data_format)
-    one = cgdn.apply_gdn(x, beta, gamma, num_threads=1, **kw)
-    two = cgdn.apply_gdn(x, beta, gamma, num_threads=2, **kw)
+    with _isa.use(data.draw(st.sampled_from(VARIANTS))):
+        one = cgdn.apply_gdn(x, beta, gamma, num_threads=1, **kw)
+        two = cgdn.apply_gdn(x, beta, gamma, num_threads=2, **kw)
     np.testing.assert_array_equal(one, two)

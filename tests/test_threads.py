@@ -1,5 +1,10 @@
-"""Thread-count semantics, thread invariance, BLAS limits and concurrent callers."""
+"""Thread-count semantics, thread invariance, BLAS limits and concurrent callers.
+
+The tests that run kernels run once per kernel variant (the ``every_isa`` fixture), so a
+machine with AVX-512 also checks what an AVX2-only or baseline machine would run.
+"""
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -14,10 +19,11 @@ from cgdn._threads import effective_num_threads
 @pytest.mark.parametrize("shape,data_format", [
     ((1, 64, 64, 3), "channels_last"), ((1, 64, 64, 16), "channels_last"),
     ((2, 40, 40, 96), "channels_last"), ((1, 30, 30, 192), "channels_last"),
-    ((2, 16, 40, 40), "channels_first"), ((1, 96, 33, 31), "channels_first"),
+    ((1, 20, 20, 400), "channels_last"), ((2, 16, 40, 40), "channels_first"),
+    ((1, 96, 33, 31), "channels_first"), ((1, 400, 9, 11), "channels_first"),
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_identical_for_any_thread_count(rng, shape, data_format, dtype):
+def test_identical_for_any_thread_count(every_isa, rng, shape, data_format, dtype):
     x = rng.standard_normal(shape).astype(dtype)
     c = shape[-1] if data_format == "channels_last" else shape[1]
     beta = rng.uniform(0.5, 1.5, c)
@@ -59,17 +65,52 @@ def test_blas_limits_restored_after_call(rng):
     assert blas_threads() == before
 
 
-def test_concurrent_callers_match_serial(rng):
-    inputs = [rng.standard_normal((2, 50, 50, c)).astype(np.float32) for c in (3, 16, 64, 130)]
-    params = [(np.ones(x.shape[-1]), np.full((x.shape[-1],) * 2, 0.05)) for x in inputs]
-    serial = [cgdn.apply_gdn(x, b, g, num_threads=1) for x, (b, g) in zip(inputs, params)]
+CONCURRENT_CASES = [((2, 50, 50, c), "channels_last") for c in (3, 16, 64, 130, 400)] + [
+    ((2, c, 30, 30), "channels_first") for c in (5, 64, 192)]
+
+
+def _concurrent_case(rng, shape, data_format):
+    c = shape[-1] if data_format == "channels_last" else shape[1]
+    x = rng.standard_normal(shape).astype(np.float32)
+    return x, np.ones(c), np.full((c, c), 0.05), data_format
+
+
+def test_concurrent_callers_match_serial(every_isa, rng):
+    cases = [_concurrent_case(rng, *case) for case in CONCURRENT_CASES]
+    serial = [cgdn.apply_gdn(x, b, g, data_format=f, num_threads=1) for x, b, g, f in cases]
 
     def work(k):
-        i = k % len(inputs)
-        return i, cgdn.apply_gdn(inputs[i], *params[i], num_threads=2)
+        i = k % len(cases)
+        x, b, g, f = cases[i]
+        return i, cgdn.apply_gdn(x, b, g, data_format=f, num_threads=2)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for i, y in pool.map(work, range(64)):
+        for i, y in pool.map(work, range(8 * len(cases))):
             np.testing.assert_array_equal(y, serial[i])
     info = [p for p in threadpool_info() if p["user_api"] == "blas"]
     assert all(p["num_threads"] >= 1 for p in info)
+
+
+def test_results_do_not_depend_on_blas_threads_or_calling_thread(every_isa, rng):
+    # Regression: the kernels once called BLAS per tile, held single-threaded with
+    # threadpoolctl. threadpoolctl lets only one Python thread at a time change
+    # OpenBLAS's (process-wide) thread count and ignores the others, so calls from
+    # another thread ran a 2-thread BLAS whose Haswell/Zen kernels sum in another
+    # order. The kernels call no BLAS now: BLAS settings and the calling thread must not
+    # matter at all.
+    cases = [_concurrent_case(rng, *case) for case in CONCURRENT_CASES]
+    expected = [cgdn.apply_gdn(x, b, g, data_format=f) for x, b, g, f in cases]
+    for limit in (1, 2):
+        with threadpool_limits(limits=limit, user_api="blas"):
+            for (x, b, g, f), y in zip(cases, expected):
+                np.testing.assert_array_equal(cgdn.apply_gdn(x, b, g, data_format=f), y)
+    results = {}
+
+    def in_other_thread():
+        results["y"] = [cgdn.apply_gdn(x, b, g, data_format=f) for x, b, g, f in cases]
+
+    worker = threading.Thread(target=in_other_thread)
+    worker.start()
+    worker.join()
+    for y, e in zip(results["y"], expected):
+        np.testing.assert_array_equal(y, e)

@@ -1,0 +1,86 @@
+# The SIMD kernels (cgdn/simd/kernels.h) as Cython sees them: the C declarations once,
+# then fused-type wrappers so the tile loops in _kernels_impl.pxi read as the algorithm.
+# Each module that cimports this compiles the header with its own instruction set.
+from cython cimport floating
+
+cdef extern from "simd/kernels.h" nogil:
+    const char* CGDN_ISA_NAME
+    int CGDN_NREG, CGDN_KMAX, CGDN_F32_LANES, CGDN_F64_LANES
+    int CGDN_GDN_SQRT, CGDN_IGDN_SQRT, CGDN_GDN_ONE, CGDN_IGDN_ONE
+
+    Py_ssize_t cgdn_rows_packed_size_f32(Py_ssize_t n_ch)
+    Py_ssize_t cgdn_rows_packed_size_f64(Py_ssize_t n_ch)
+    void cgdn_rows_pack_f32(const float* gamma, Py_ssize_t n_ch, float* packed)
+    void cgdn_rows_pack_f64(const double* gamma, Py_ssize_t n_ch, double* packed)
+    bint cgdn_mix_rows_shared_f32(Py_ssize_t n_ch)
+    bint cgdn_mix_rows_shared_f64(Py_ssize_t n_ch)
+    void cgdn_mix_rows_f32(const float* f, const float* packed, const float* gamma,
+                           const float* beta, float* pool, Py_ssize_t n, Py_ssize_t n_ch)
+    void cgdn_mix_rows_f64(const double* f, const double* packed, const double* gamma,
+                           const double* beta, double* pool, Py_ssize_t n, Py_ssize_t n_ch)
+    Py_ssize_t cgdn_slab_stride_f32(Py_ssize_t n)
+    Py_ssize_t cgdn_slab_stride_f64(Py_ssize_t n)
+    void cgdn_mix_slab_f32(const float* f, const float* gamma_t, const float* beta,
+                           float* pool, Py_ssize_t n, Py_ssize_t n_ch)
+    void cgdn_mix_slab_f64(const double* f, const double* gamma_t, const double* beta,
+                           double* pool, Py_ssize_t n, Py_ssize_t n_ch)
+    void cgdn_normalize_f32(const float* x, const float* n, float* out, Py_ssize_t count,
+                            int mode, int rectify)
+    void cgdn_normalize_f64(const double* x, const double* n, double* out, Py_ssize_t count,
+                            int mode, int rectify)
+    bint cgdn_any_out_of_range_f32(const float* n, Py_ssize_t count)
+    bint cgdn_any_out_of_range_f64(const double* n, Py_ssize_t count)
+
+
+cdef inline Py_ssize_t rows_packed_size(floating dtype_tag, Py_ssize_t n_ch) noexcept nogil:
+    if floating is float:
+        return cgdn_rows_packed_size_f32(n_ch)
+    else:
+        return cgdn_rows_packed_size_f64(n_ch)
+
+
+cdef inline void rows_pack(const floating* gamma, Py_ssize_t n_ch,
+                           floating* packed) noexcept nogil:
+    if floating is float:
+        cgdn_rows_pack_f32(gamma, n_ch, packed)
+    else:
+        cgdn_rows_pack_f64(gamma, n_ch, packed)
+
+
+cdef inline void mix_rows(const floating* f, const floating* packed, const floating* gamma,
+                          const floating* beta, floating* pool, Py_ssize_t n,
+                          Py_ssize_t n_ch) noexcept nogil:
+    if floating is float:
+        cgdn_mix_rows_f32(f, packed, gamma, beta, pool, n, n_ch)
+    else:
+        cgdn_mix_rows_f64(f, packed, gamma, beta, pool, n, n_ch)
+
+
+cdef inline Py_ssize_t slab_stride(floating dtype_tag, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return cgdn_slab_stride_f32(n)
+    else:
+        return cgdn_slab_stride_f64(n)
+
+
+cdef inline void mix_slab(const floating* f, const floating* gamma_t, const floating* beta,
+                          floating* pool, Py_ssize_t n, Py_ssize_t n_ch) noexcept nogil:
+    if floating is float:
+        cgdn_mix_slab_f32(f, gamma_t, beta, pool, n, n_ch)
+    else:
+        cgdn_mix_slab_f64(f, gamma_t, beta, pool, n, n_ch)
+
+
+cdef inline void normalize(const floating* x, const floating* n, floating* out,
+                           Py_ssize_t count, int mode, bint rectify) noexcept nogil:
+    if floating is float:
+        cgdn_normalize_f32(x, n, out, count, mode, rectify)
+    else:
+        cgdn_normalize_f64(x, n, out, count, mode, rectify)
+
+
+cdef inline bint any_out_of_range(const floating* n, Py_ssize_t count) noexcept nogil:
+    if floating is float:
+        return cgdn_any_out_of_range_f32(n, count)
+    else:
+        return cgdn_any_out_of_range_f64(n, count)

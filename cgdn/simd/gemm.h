@@ -1,0 +1,246 @@
+/* Kernel family: the channel mix, pool = beta + f(x) mixed by gamma, as a
+ * register-blocked GEMM. Plain C against the generic names of bind_f32.h / bind_f64.h;
+ * kernels.h includes it once per dtype. gamma[j, i] weighs input channel j in the pool
+ * of output channel i (TensorFlow's orientation).
+ *
+ * Both layouts are one product C = init + A @ B over a tile:
+ *   channels_last  (mix_rows): A = f (pixels x C), B = gamma, packed in panels of
+ *                  columns; C = pool (pixels x C); init = beta per column;
+ *   channels_first (mix_slab): A = gamma^T (C x C), B = f (C x positions); C = pool
+ *                  (C x positions); init = beta per row.
+ * A is read by broadcasts, B by whole vectors. The block shape (R rows x K vectors)
+ * comes from the register file (CGDN_ROWS, CGDN_KMAX in vec.h).
+ *
+ * Every element of C is the sum over j in increasing order, started from init, with one
+ * fused multiply-add per term: the result depends on the shape only, never on threads. */
+
+/* One block of R rows x K vectors of C; R and K are compile-time constants at every
+ * call, so the loops over them unroll and the accumulators live in registers. */
+CGDN_INLINE void gemm_block(const real *a, ptrdiff_t a_rs,   /* IN  A[r, j] = a[r*a_rs + j] */
+                            const real *b, ptrdiff_t b_rs,   /* IN  B[j, :] at b + j*b_rs */
+                            real *c, ptrdiff_t c_rs,         /* OUT C[r, :] at c + r*c_rs */
+                            ptrdiff_t depth,
+                            const vec *col_init,             /* IN  K vectors, or NULL */
+                            const real *row_init,            /* IN  R values (if no col_init) */
+                            ptrdiff_t last,                  /* lanes stored of the last vector */
+                            const int R, const int K) {
+    vec acc[CGDN_RMAX][CGDN_KMAX], bv[CGDN_KMAX];
+    ptrdiff_t j;
+    int r, k;
+    for (r = 0; r < R; r++)
+        for (k = 0; k < K; k++) acc[r][k] = col_init ? col_init[k] : v_set1(row_init[r]);
+    for (j = 0; j < depth; j++) {
+        for (k = 0; k < K; k++) bv[k] = v_load(b + j * b_rs + k * LANES);
+        for (r = 0; r < R; r++) {
+            vec av = v_set1(a[r * a_rs + j]);
+            for (k = 0; k < K; k++) acc[r][k] = v_fma(av, bv[k], acc[r][k]);
+        }
+    }
+    for (r = 0; r < R; r++) {
+        real *cr = c + r * c_rs;
+        for (k = 0; k < K - 1; k++) v_store(cr + k * LANES, acc[r][k]);
+        if (last == LANES)
+            v_store(cr + (K - 1) * LANES, acc[r][K - 1]);
+        else
+            v_store_tail(cr + (K - 1) * LANES, last, acc[r][K - 1]);
+    }
+}
+
+/* All n_rows rows for one panel of K vectors: blocks of CGDN_ROWS(K) rows, then the
+ * remainder in blocks of 8, 4, 2 and 1 rows. */
+CGDN_INLINE void gemm_rows(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
+                           real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
+                           const vec *col_init, const real *row_init, ptrdiff_t last,
+                           const int K) {
+    const int R = CGDN_ROWS(K);
+    ptrdiff_t r = 0;
+    for (; r + R <= n_rows; r += R)
+        gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
+                   row_init ? row_init + r : NULL, last, R, K);
+    if (R > 8 && r + 8 <= n_rows) {
+        gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
+                   row_init ? row_init + r : NULL, last, 8, K);
+        r += 8;
+    }
+    if (R > 4 && r + 4 <= n_rows) {
+        gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
+                   row_init ? row_init + r : NULL, last, 4, K);
+        r += 4;
+    }
+    if (R > 2 && r + 2 <= n_rows) {
+        gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
+                   row_init ? row_init + r : NULL, last, 2, K);
+        r += 2;
+    }
+    for (; r < n_rows; r++)
+        gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
+                   row_init ? row_init + r : NULL, last, 1, K);
+}
+
+/* One panel of K (1 .. CGDN_KMAX) vectors of columns: a constant-K copy per case. */
+static void gemm_cols(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
+                      real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
+                      const vec *col_init, const real *row_init, ptrdiff_t last, int K) {
+    switch (K) {
+    case 1: gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 1); break;
+    case 2: gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 2); break;
+#if CGDN_KMAX >= 4
+    case 3: gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 3); break;
+    default: gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 4); break;
+#else
+    default: gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 3); break;
+#endif
+    }
+}
+
+/* ---- channels_last: pool (n, C) = beta + f (n, C) @ gamma ---------------------------- */
+
+/* Vectors in the panel that starts at column col0: CGDN_KMAX, or what is left. */
+static ptrdiff_t rows_panel_width(ptrdiff_t C, ptrdiff_t col0) {
+    ptrdiff_t left = (C - col0 + LANES - 1) / LANES;
+    return left < CGDN_KMAX ? left : CGDN_KMAX;
+}
+
+/* Elements of gamma packed in panels (see rows_pack). */
+static ptrdiff_t rows_packed_size(ptrdiff_t C) {
+    return C * ((C + LANES - 1) / LANES) * LANES;
+}
+
+/* Panel q (columns col0 .. col0 + W - 1, W = its width in lanes) holds, for every input
+ * channel j, gamma[j, col0 : col0 + W], zero past column C; it starts at C * col0. */
+static void rows_pack(const real *gamma, ptrdiff_t C, real *packed) {
+    ptrdiff_t col0 = 0, j, i;
+    while (col0 < C) {
+        ptrdiff_t width = rows_panel_width(C, col0) * LANES;
+        real *panel = packed + C * col0;
+        for (j = 0; j < C; j++)
+            for (i = 0; i < width; i++)
+                panel[j * width + i] = col0 + i < C ? gamma[j * C + col0 + i] : (real)0;
+        col0 += width;
+    }
+}
+
+/* Any C. Pool rows are C apart. With one panel (C <= CGDN_KMAX * LANES) each pixel's
+ * last vector is stored whole: the lanes past C spill into the next pixel's place,
+ * which is written after it (the last pixel's spill lands in the caller's padding);
+ * with several panels the last vector of each pixel is stored with a tail store. */
+static void mix_rows_blocked(const real *f, const real *packed, const real *beta, real *pool,
+                             ptrdiff_t n, ptrdiff_t C) {
+    const int one_panel = C <= CGDN_KMAX * LANES;
+    ptrdiff_t col0 = 0;
+    while (col0 < C) {
+        ptrdiff_t K = rows_panel_width(C, col0), k;
+        ptrdiff_t last = C - (col0 + (K - 1) * LANES);   /* lanes of C in the last vector */
+        if (last > LANES) last = LANES;
+        vec init[CGDN_KMAX];
+        for (k = 0; k < K; k++) {
+            ptrdiff_t left = C - (col0 + k * LANES);
+            init[k] = v_load_tail(beta + col0 + k * LANES, left < LANES ? left : LANES, (real)0);
+        }
+        gemm_cols(f, C, packed + C * col0, K * LANES, pool + col0, C, C, n, init, NULL,
+                  one_panel ? LANES : last, (int)K);
+        col0 += K * LANES;
+    }
+}
+
+#if HAS_PERMUTE
+/* Few channels (2 C <= LANES): one vector holds m = LANES / C whole pixels. For each
+ * input channel j a permutation spreads f[p, j] over pixel p's lanes, and one FMA with
+ * gamma[j, :] tiled m times adds its terms for all m pixels. Needs f readable LANES
+ * elements past each group (the caller's padding) and spills like mix_rows_blocked. */
+CGDN_INLINE void mix_rows_shared_body(const real *f, const real *gamma, const real *beta,
+                                      real *pool, ptrdiff_t n, const int C) {
+    const int m = LANES / C, used = m * C;
+    vperm idx[LANES / 2 > 0 ? LANES / 2 : 1];
+    vec g[LANES / 2 > 0 ? LANES / 2 : 1], b0, acc, v;
+    int lane[LANES];
+    real t[LANES];
+    ptrdiff_t p;
+    int l, j;
+    for (l = 0; l < LANES; l++) t[l] = l < used ? beta[l % C] : (real)0;
+    b0 = v_load(t);
+    for (j = 0; j < C; j++) {
+        for (l = 0; l < LANES; l++) {
+            lane[l] = l < used ? (l / C) * C + j : 0;
+            t[l] = l < used ? gamma[j * C + l % C] : (real)0;
+        }
+        idx[j] = v_perm_make(lane);
+        g[j] = v_load(t);
+    }
+    for (p = 0; p < n; p += m) {
+        v = v_load(f + p * C);
+        acc = b0;
+        for (j = 0; j < C; j++) acc = v_fma(v_permute(v, idx[j]), g[j], acc);
+        v_store(pool + p * C, acc);
+    }
+}
+#endif
+
+/* C = 1: pool = beta + gamma f, elementwise. */
+CGDN_INLINE void mix_rows_single(const real *f, const real *gamma, const real *beta,
+                                 real *pool, ptrdiff_t n) {
+    const vec g = v_set1(gamma[0]), b0 = v_set1(beta[0]);
+    ptrdiff_t p = 0;
+    for (; p + LANES <= n; p += LANES) v_store(pool + p, v_fma(v_load(f + p), g, b0));
+    if (p < n) v_store_tail(pool + p, n - p, v_fma(v_load_tail(f + p, n - p, (real)0), g, b0));
+}
+
+/* Whether mix_rows takes the shared-lanes path for C channels (then it needs no packing). */
+static int mix_rows_shared(ptrdiff_t C) {
+    return C == 1 || (HAS_PERMUTE && 2 * C <= LANES);
+}
+
+/* pool (n, C) = beta + f (n, C) @ gamma. `packed` is rows_pack's (unused when
+ * mix_rows_shared(C)); pool needs LANES elements of padding past n * C, and f LANES
+ * readable elements past n * C. */
+static void mix_rows(const real *f, const real *packed, const real *gamma, const real *beta,
+                     real *pool, ptrdiff_t n, ptrdiff_t C) {
+    if (C == 1) {
+        mix_rows_single(f, gamma, beta, pool, n);
+        return;
+    }
+#if HAS_PERMUTE
+    if (2 * C <= LANES) {
+        switch (C) {
+#if LANES >= 4
+        case 2: mix_rows_shared_body(f, gamma, beta, pool, n, 2); return;
+#endif
+#if LANES >= 6
+        case 3: mix_rows_shared_body(f, gamma, beta, pool, n, 3); return;
+#endif
+#if LANES >= 8
+        case 4: mix_rows_shared_body(f, gamma, beta, pool, n, 4); return;
+#endif
+#if LANES >= 16
+        case 5: mix_rows_shared_body(f, gamma, beta, pool, n, 5); return;
+        case 6: mix_rows_shared_body(f, gamma, beta, pool, n, 6); return;
+        case 7: mix_rows_shared_body(f, gamma, beta, pool, n, 7); return;
+        case 8: mix_rows_shared_body(f, gamma, beta, pool, n, 8); return;
+#endif
+        default: break;
+        }
+    }
+#endif
+    mix_rows_blocked(f, packed, beta, pool, n, C);
+}
+
+/* ---- channels_first: pool (C, n) = beta + gamma^T (C, C) @ f (C, n) ---------------- */
+
+/* Row stride of f and pool in a channels_first tile of n positions: whole vectors. */
+static ptrdiff_t slab_stride(ptrdiff_t n) {
+    return (n + LANES - 1) / LANES * LANES;
+}
+
+/* f and pool rows are slab_stride(n) apart; lanes past n are computed from whatever f
+ * holds there and never read back. gamma_t is gamma transposed: gamma_t[i, j]. */
+static void mix_slab(const real *f, const real *gamma_t, const real *beta, real *pool,
+                     ptrdiff_t n, ptrdiff_t C) {
+    const ptrdiff_t stride = slab_stride(n), n_vec = stride / LANES;
+    ptrdiff_t k0 = 0;
+    while (k0 < n_vec) {
+        ptrdiff_t K = n_vec - k0 < CGDN_KMAX ? n_vec - k0 : CGDN_KMAX;
+        gemm_cols(gamma_t, C, f + k0 * LANES, stride, pool + k0 * LANES, stride, C, C, NULL,
+                  beta, LANES, (int)K);
+        k0 += K;
+    }
+}

@@ -1,0 +1,58 @@
+/* cgdn's vector layer: which instructions, chosen by the compiler flags of the module
+ * being built (setup.py compiles the kernels once per instruction set).
+ *
+ * Each primitive header defines, for float32 (f32) and float64 (f64):
+ *   cgdn_vf32          the vector type; CGDN_F32_LANES lanes
+ *   load, store        unaligned full vectors
+ *   load_tail          the first n lanes (0 < n <= LANES), the others set to `fill`
+ *   store_tail         the first n lanes only
+ *   set1, fma (a*b+c), fnma (c-a*b), mul, add, div, sqrt, rectify (v < 0 -> +0)
+ *   rsqrt_est, rcp_est estimates, refined by CGDN_F32_EST_STEPS Newton steps (0: the
+ *                      kernels use exact sqrt and division instead)
+ *   perm_make, permute lane permutation (if CGDN_F32_HAS_PERMUTE)
+ * and CGDN_ISA_NAME and CGDN_NREG, the number of vector registers.
+ *
+ * Intrinsics appear only in those headers: the kernel families (gemm.h, normalize.h,
+ * range.h) are plain C written against these names, once. */
+#ifndef CGDN_VEC_H
+#define CGDN_VEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(CGDN_FORCE_SCALAR)  /* for testing the portable fallback */
+#include "vec_scalar.h"
+#elif defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512BW__) && defined(__AVX512DQ__)
+#include "vec_avx512.h"
+#elif defined(__AVX2__) && defined(__FMA__)
+#include "vec_avx2.h"
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include "vec_neon.h"
+#elif defined(__SSE2__) || defined(_M_X64)
+#include "vec_sse2.h"
+#else
+#include "vec_scalar.h"
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CGDN_INLINE static inline __attribute__((always_inline))
+#else
+#define CGDN_INLINE static inline
+#endif
+
+/* Register blocking of the GEMM micro-kernel (gemm.h), derived from the register file:
+ * a block of R rows x K vectors holds R*K accumulators, K vectors of the streamed
+ * operand and one broadcast, all in registers. K is at most CGDN_KMAX (4 with 32
+ * registers, 3 with 16); R is the most rows that still fit, at most CGDN_RMAX.
+ *   AVX2, SSE2 (16 registers): K=1..3 -> R = 12, 6, 4
+ *   AVX-512, NEON (32):        K=1..4 -> R = 12, 12, 9, 6 */
+#define CGDN_KMAX (CGDN_NREG >= 32 ? 4 : 3)
+#define CGDN_RMAX 12
+#define CGDN_ROWS_FIT(K) ((CGDN_NREG - (K) - 1) / (K))
+#define CGDN_ROWS(K) (CGDN_ROWS_FIT(K) < CGDN_RMAX ? CGDN_ROWS_FIT(K) : CGDN_RMAX)
+
+/* Normalization modes: y = x / n^(1/2), x * n^(1/2), x / n, x * n. */
+enum { CGDN_GDN_SQRT = 0, CGDN_IGDN_SQRT = 1, CGDN_GDN_ONE = 2, CGDN_IGDN_ONE = 3 };
+
+#endif /* CGDN_VEC_H */

@@ -1,0 +1,97 @@
+/* Vector primitives, AVX2 + FMA: 16 registers of 8 float / 4 double lanes.
+ * The same names as every primitive header (see vec.h). */
+#include <immintrin.h>
+
+#define CGDN_ISA_NAME "avx2"
+#define CGDN_NREG 16
+
+/* Mask of the first n of 8 32-bit lanes (n in 0..8). */
+static inline __m256i cgdn_avx2_mask32(ptrdiff_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+/* Mask of the first n of 4 64-bit lanes (n in 0..4). */
+static inline __m256i cgdn_avx2_mask64(ptrdiff_t n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)n), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+/* ---- float32 ---- */
+typedef __m256 cgdn_vf32;
+typedef __m256i cgdn_pf32;
+#define CGDN_F32_LANES 8
+#define CGDN_F32_EST_STEPS 1               /* rsqrt/rcp: 12 bits, one Newton step */
+#define CGDN_F32_HAS_PERMUTE 1
+
+static inline cgdn_vf32 cgdn_f32_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline void cgdn_f32_store(float *p, cgdn_vf32 v) { _mm256_storeu_ps(p, v); }
+static inline cgdn_vf32 cgdn_f32_load_tail(const float *p, ptrdiff_t n, float fill) {
+    __m256i m = cgdn_avx2_mask32(n);
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+static inline void cgdn_f32_store_tail(float *p, ptrdiff_t n, cgdn_vf32 v) {
+    _mm256_maskstore_ps(p, cgdn_avx2_mask32(n), v);
+}
+static inline cgdn_vf32 cgdn_f32_set1(float a) { return _mm256_set1_ps(a); }
+static inline cgdn_vf32 cgdn_f32_fma(cgdn_vf32 a, cgdn_vf32 b, cgdn_vf32 c) {
+    return _mm256_fmadd_ps(a, b, c);
+}
+static inline cgdn_vf32 cgdn_f32_fnma(cgdn_vf32 a, cgdn_vf32 b, cgdn_vf32 c) {
+    return _mm256_fnmadd_ps(a, b, c);
+}
+static inline cgdn_vf32 cgdn_f32_mul(cgdn_vf32 a, cgdn_vf32 b) { return _mm256_mul_ps(a, b); }
+static inline cgdn_vf32 cgdn_f32_add(cgdn_vf32 a, cgdn_vf32 b) { return _mm256_add_ps(a, b); }
+static inline cgdn_vf32 cgdn_f32_div(cgdn_vf32 a, cgdn_vf32 b) { return _mm256_div_ps(a, b); }
+static inline cgdn_vf32 cgdn_f32_sqrt(cgdn_vf32 a) { return _mm256_sqrt_ps(a); }
+/* max(0, v) where v < 0 is replaced by +0; NaN and -0 are kept (x86 max returns its
+ * second operand when either is NaN or both are zero) */
+static inline cgdn_vf32 cgdn_f32_rectify(cgdn_vf32 v) {
+    return _mm256_max_ps(_mm256_setzero_ps(), v);
+}
+static inline cgdn_vf32 cgdn_f32_rsqrt_est(cgdn_vf32 a) { return _mm256_rsqrt_ps(a); }
+static inline cgdn_vf32 cgdn_f32_rcp_est(cgdn_vf32 a) { return _mm256_rcp_ps(a); }
+static inline cgdn_pf32 cgdn_f32_perm_make(const int *lane) {
+    return _mm256_loadu_si256((const __m256i *)lane);
+}
+static inline cgdn_vf32 cgdn_f32_permute(cgdn_vf32 v, cgdn_pf32 idx) {
+    return _mm256_permutevar8x32_ps(v, idx);
+}
+
+/* ---- float64 ---- */
+typedef __m256d cgdn_vf64;
+typedef __m256i cgdn_pf64;
+#define CGDN_F64_LANES 4
+#define CGDN_F64_EST_STEPS 0
+#define CGDN_F64_HAS_PERMUTE 1
+
+static inline cgdn_vf64 cgdn_f64_load(const double *p) { return _mm256_loadu_pd(p); }
+static inline void cgdn_f64_store(double *p, cgdn_vf64 v) { _mm256_storeu_pd(p, v); }
+static inline cgdn_vf64 cgdn_f64_load_tail(const double *p, ptrdiff_t n, double fill) {
+    __m256i m = cgdn_avx2_mask64(n);
+    return _mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m));
+}
+static inline void cgdn_f64_store_tail(double *p, ptrdiff_t n, cgdn_vf64 v) {
+    _mm256_maskstore_pd(p, cgdn_avx2_mask64(n), v);
+}
+static inline cgdn_vf64 cgdn_f64_set1(double a) { return _mm256_set1_pd(a); }
+static inline cgdn_vf64 cgdn_f64_fma(cgdn_vf64 a, cgdn_vf64 b, cgdn_vf64 c) {
+    return _mm256_fmadd_pd(a, b, c);
+}
+static inline cgdn_vf64 cgdn_f64_fnma(cgdn_vf64 a, cgdn_vf64 b, cgdn_vf64 c) {
+    return _mm256_fnmadd_pd(a, b, c);
+}
+static inline cgdn_vf64 cgdn_f64_mul(cgdn_vf64 a, cgdn_vf64 b) { return _mm256_mul_pd(a, b); }
+static inline cgdn_vf64 cgdn_f64_add(cgdn_vf64 a, cgdn_vf64 b) { return _mm256_add_pd(a, b); }
+static inline cgdn_vf64 cgdn_f64_div(cgdn_vf64 a, cgdn_vf64 b) { return _mm256_div_pd(a, b); }
+static inline cgdn_vf64 cgdn_f64_sqrt(cgdn_vf64 a) { return _mm256_sqrt_pd(a); }
+/* max(0, v) where v < 0 is replaced by +0; NaN and -0 are kept (x86 max returns its
+ * second operand when either is NaN or both are zero) */
+static inline cgdn_vf64 cgdn_f64_rectify(cgdn_vf64 v) {
+    return _mm256_max_pd(_mm256_setzero_pd(), v);
+}
+/* A double lane k is the float lanes 2k, 2k+1. */
+static inline cgdn_pf64 cgdn_f64_perm_make(const int *lane) {
+    return _mm256_setr_epi32(2 * lane[0], 2 * lane[0] + 1, 2 * lane[1], 2 * lane[1] + 1,
+                             2 * lane[2], 2 * lane[2] + 1, 2 * lane[3], 2 * lane[3] + 1);
+}
+static inline cgdn_vf64 cgdn_f64_permute(cgdn_vf64 v, cgdn_pf64 idx) {
+    return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), idx));
+}
