@@ -30,20 +30,28 @@ def _kernel(kernels, dtype, layout):
     return kernel
 
 
-# Work-unit sizes. They depend only on the shape, never on the thread count, so results
-# are identical for any number of threads.
+# Work-unit sizes. They depend only on the shape, never on the thread count or the
+# instruction set, so results are identical for any number of threads.
 
 
 def _tile_pixels(n_channels):
-    """Pixels per channels_last tile: the tile's f and pool stay in L1/L2."""
-    if n_channels <= 16:
-        return min(2048, max(64, 8192 // n_channels))
+    """Pixels per channels_last tile.
+
+    Below 64 channels the work is memory-bound and small tiles win: each tile's passes
+    (f(x), mix, range check, normalization) then stay in L1 and the reads and writes of
+    consecutive tiles overlap with the arithmetic (measured at C = 16: tiles of 64 pixels
+    1.2x faster than 512). From 64 channels the mix is GEMM-bound and longer tiles keep the
+    packed gamma in use.
+    """
+    if n_channels < 64:
+        return max(32, 1024 // n_channels)
     return 240 if n_channels <= 96 else 512
 
 
 def _tile_positions(n_channels):
-    """Spatial positions per channels_first tile (one image's block of positions)."""
-    return 512 if n_channels > 160 else 256
+    """Spatial positions per channels_first tile (one image's block of positions): 256
+    measured best or within noise of the best from 3 to 320 channels."""
+    return 256
 
 
 def apply_gdn(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,

@@ -236,9 +236,15 @@ static ptrdiff_t slab_stride(ptrdiff_t n) {
 static void mix_slab(const real *f, const real *gamma_t, const real *beta, real *pool,
                      ptrdiff_t n, ptrdiff_t C) {
     const ptrdiff_t stride = slab_stride(n), n_vec = stride / LANES;
-    ptrdiff_t k0 = 0;
+    /* The block's columns of f (C rows of K vectors) are read again for every block of
+     * rows: keep them within CGDN_L1_BYTES, but at least 2 vectors wide (with 1 the
+     * loads outnumber the FMAs). Measured at C = 192, AVX-512: 214 GFLOP/s against 198
+     * without the limit. */
+    ptrdiff_t k_max = CGDN_L1_BYTES / (C * LANES * (ptrdiff_t)sizeof(real)), k0 = 0;
+    if (k_max > CGDN_KMAX) k_max = CGDN_KMAX;
+    if (k_max < 2) k_max = CGDN_KMAX < 2 ? CGDN_KMAX : 2;
     while (k0 < n_vec) {
-        ptrdiff_t K = n_vec - k0 < CGDN_KMAX ? n_vec - k0 : CGDN_KMAX;
+        ptrdiff_t K = n_vec - k0 < k_max ? n_vec - k0 : k_max;
         gemm_cols(gamma_t, C, f + k0 * LANES, stride, pool + k0 * LANES, stride, C, C, NULL,
                   beta, LANES, (int)K);
         k0 += K;
