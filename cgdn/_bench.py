@@ -1,25 +1,36 @@
 """Benchmark cgdn against its floors and peers, interleaved in one process.
 
-For each shape it times, in interleaved rounds:
+For each shape, layout and thread count it times, in interleaved rounds:
 
 - ``cgdn``: ``cgdn.apply_gdn(x, beta, gamma, out=out)``;
-- ``numpy``: the plain NumPy reference (``cgdn._reference.reference_gdn`` in the input dtype);
-- ``gemm``: the bare BLAS product ``(P, C) @ (C, C)`` into a preallocated array (NumPy's
-  BLAS limited to the same thread count): the floor for large C;
+- ``numpy``: the plain NumPy reference (``cgdn._reference.reference_gdn`` in the input
+  dtype), unless ``--no-numpy``;
+- ``gemm``: the bare product ``(P, C) @ (C, C)`` into a preallocated array with NumPy's
+  BLAS (OpenBLAS in NumPy's wheels), limited to the same thread count;
+- ``mkl``: the same product with PyTorch's ``torch.mm(out=)`` (MKL in its x86 wheels),
+  when torch is importable. The GEMM floor is the faster of the two;
 - ``copy`` and ``sqrt``: ``np.copyto`` and ``np.sqrt(out=)`` of the same array, split over
-  the same number of Python threads: the memory floor for small C;
-- ``torch``: CompressAI-style GDN in PyTorch (conv2d for channels_first, addmm for
-  channels_last), when torch is importable.
+  the same number of Python threads: the memory floor (``mem``) for few channels;
+- ``torch``: GDN in PyTorch, the faster of ``conv2d`` 1x1 on NCHW and ``addmm`` on (P, C),
+  when torch is importable.
+
+``--isa avx512 avx2 baseline`` runs everything once per kernel variant, each in a child
+process with ``CGDN_ISA`` set. A child for another instruction set than the CPU's best
+also makes the BLAS libraries use that instruction set (``OPENBLAS_CORETYPE``,
+``MKL_ENABLE_INSTRUCTIONS``): the floors and PyTorch are then those of a machine with
+that instruction set, which is what the variant stands for.
 
 It prints a Markdown table of medians (ms) and ratios, ``threadpool_info()`` and its own
 command line. ``python benchmarks/bench_gdn.py --help`` lists the options; ``python -m
-cgdn bench`` runs the quick form with a progress display. Benchmark commands on the
-project machine unset ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE``.
+cgdn bench`` runs the quick form with a progress display.
 """
 import argparse
 import json
+import os
 import shlex
+import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,6 +38,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import cgdn
+from cgdn import _isa
 from cgdn._reference import reference_gdn
 
 DEFAULT_SHAPES = [
@@ -34,6 +46,19 @@ DEFAULT_SHAPES = [
     "8,64,64,192", "1,64,64,320", "1,384,256,192",
 ]
 QUICK_SHAPES = ["1,128,128,3", "1,128,128,16", "1,64,64,64", "1,64,64,192"]
+# The channel counts of --sweep-channels A:B that lie in [A, B], at (1, 256, 256, C).
+SWEEP_CHANNELS = [1, 2, 3, 4, 6, 8, 9, 12, 16, 17, 24, 32, 40, 48, 56, 64, 96, 128]
+
+# What a child process for each instruction set tells the BLAS libraries, so that the
+# floors are those of a CPU with that instruction set (and no better).
+_BLAS_ENV = {
+    "avx2": {"OPENBLAS_CORETYPE": "Haswell", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    "baseline": {"OPENBLAS_CORETYPE": "Prescott", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+}
+_ISA_RANK = {"baseline": 0, "neon": 0, "avx2": 1, "avx512": 2}
+
+NAMES = ("cgdn", "numpy", "torch", "gemm", "mkl", "copy", "sqrt")
+RATIO_NAMES = ("cgdn/floor", "cgdn/mem", "numpy/cgdn", "torch/cgdn")
 
 
 def parse_shape(text):
@@ -41,6 +66,21 @@ def parse_shape(text):
     if len(shape) < 2 or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"bad shape {text!r}: use N,H,W,C (channels last)")
     return shape
+
+
+def parse_sweep(text):
+    """'A:B' -> the SWEEP_CHANNELS within [A, B]; 'A,B,C' -> those channel counts."""
+    try:
+        if ":" in text:
+            low, high = (int(v) for v in text.split(":"))
+            channels = [c for c in SWEEP_CHANNELS if low <= c <= high]
+        else:
+            channels = [int(v) for v in text.split(",")]
+    except ValueError:
+        channels = []
+    if not channels or min(channels) < 1:
+        raise argparse.ArgumentTypeError(f"bad channel sweep {text!r}: use A:B or C1,C2,...")
+    return [(1, 256, 256, c) for c in channels]
 
 
 def _threaded(fn_chunk, n_threads, pool):
@@ -56,15 +96,23 @@ def _chunks(a, i, n):
     return flat[i * step:(i + 1) * step]
 
 
-def make_contenders(x, beta, gamma, args, n_threads, pool):
-    """name -> (callable, setup) for one shape and thread count."""
-    fmt = args.data_format
+def _empty_apart(like):
+    """An empty array like ``like`` whose data starts half a page after ``like``'s modulo
+    4096: a copy between addresses equal modulo 4096 (4K aliasing) can run 10x slower."""
+    nbytes = like.nbytes
+    buf = np.empty(nbytes + 8192, dtype=np.uint8)
+    shift = (like.ctypes.data + 2048 - buf.ctypes.data) % 4096
+    return buf[shift:shift + nbytes].view(like.dtype).reshape(like.shape)
+
+
+def make_contenders(x, beta, gamma, args, fmt, n_threads, pool):
+    """name -> (callable, kind) for one shape, layout and thread count."""
     c = x.shape[-1] if fmt == "channels_last" else x.shape[1]
-    out = np.empty_like(x)
-    pixels = x.reshape(-1, c) if fmt == "channels_last" else None
-    mat = np.ascontiguousarray(np.moveaxis(x, 1, -1).reshape(-1, c)) if pixels is None else pixels
-    gemm_out = np.empty_like(mat)
-    scratch = np.empty_like(x)
+    out = _empty_apart(x)
+    mat = x.reshape(-1, c) if fmt == "channels_last" else np.ascontiguousarray(
+        np.moveaxis(x, 1, -1).reshape(-1, c))
+    gemm_out = _empty_apart(mat)
+    scratch = _empty_apart(x)
     magnitude = np.abs(x)
     kw = dict(inverse=args.inverse, alpha=args.alpha, epsilon=args.epsilon, data_format=fmt)
     contenders = {
@@ -80,46 +128,54 @@ def make_contenders(x, beta, gamma, args, n_threads, pool):
     if not args.no_numpy:
         contenders["numpy"] = (lambda: reference_gdn(x, beta, gamma, dtype=x.dtype, **kw),
                                "blas")
-    torch_fn = _torch_contender(x, beta, gamma, args, n_threads)
-    if torch_fn is not None:
-        contenders["torch"] = (torch_fn, "torch")
+    contenders.update(_torch_contenders(x, mat, beta, gamma, args, fmt, n_threads))
     return contenders
 
 
-def _torch_contender(x, beta, gamma, args, n_threads):
+def _torch_contenders(x, mat, beta, gamma, args, fmt, n_threads):
+    """PyTorch's GDN (the faster of conv2d on NCHW and addmm on (P, C)) and its GEMM."""
     if args.no_torch:
-        return None
+        return {}
     try:
         import torch
         import torch.nn.functional as F
     except ImportError:
-        return None
-    if args.alpha != 2 or args.epsilon != 0.5:
-        return None
+        return {}
     c = beta.shape[0]
-    tx = torch.from_numpy(np.ascontiguousarray(x))
-    tbeta = torch.from_numpy(beta)
-    if args.data_format == "channels_first" and x.ndim == 4:
-        weight = torch.from_numpy(np.ascontiguousarray(gamma.T)).reshape(c, c, 1, 1)
+    tbeta, tgamma = torch.from_numpy(beta), torch.from_numpy(gamma)
+    tmat = torch.from_numpy(mat)
+    tout = torch.empty(mat.shape, dtype=tmat.dtype)
+    nchw = torch.from_numpy(np.ascontiguousarray(
+        x if fmt == "channels_first" else np.moveaxis(x, -1, 1)))
+    weight = torch.from_numpy(np.ascontiguousarray(gamma.T)).reshape(c, c, 1, 1)
 
-        def run():
-            norm = F.conv2d(tx * tx, weight, tbeta)
-            return tx * torch.sqrt(norm) if args.inverse else tx * torch.rsqrt(norm)
-    elif args.data_format == "channels_last":
-        tgamma = torch.from_numpy(gamma)
-        flat = tx.reshape(-1, c)
+    def root(t):
+        return torch.sqrt(t) if args.inverse else torch.rsqrt(t)
 
-        def run():
-            norm = torch.addmm(tbeta, flat * flat, tgamma)
-            return flat * torch.sqrt(norm) if args.inverse else flat * torch.rsqrt(norm)
-    else:
-        return None
+    def gdn_conv():
+        norm = F.conv2d(nchw * nchw, weight, tbeta) if args.alpha == 2 else F.conv2d(
+            nchw.abs() ** args.alpha, weight, tbeta)
+        return nchw * (root(norm) if args.epsilon == 0.5 else norm ** (
+            args.epsilon if args.inverse else -args.epsilon))
 
-    def call():
-        torch.set_num_threads(n_threads)
-        with torch.no_grad():
-            run()
-    return call
+    def gdn_addmm():
+        pooled = tmat * tmat if args.alpha == 2 else tmat.abs() ** args.alpha
+        norm = torch.addmm(tbeta, pooled, tgamma)
+        return tmat * (root(norm) if args.epsilon == 0.5 else norm ** (
+            args.epsilon if args.inverse else -args.epsilon))
+
+    def in_torch(fn):
+        def call():
+            torch.set_num_threads(n_threads)
+            with torch.no_grad():
+                fn()
+        return call
+
+    contenders = {"mkl": (in_torch(lambda: torch.mm(tmat, tgamma, out=tout)), "torch")}
+    if x.ndim == 4:
+        contenders["torch_conv"] = (in_torch(gdn_conv), "torch")
+    contenders["torch_addmm"] = (in_torch(gdn_addmm), "torch")
+    return contenders
 
 
 def time_block(fn, repeats):
@@ -132,16 +188,16 @@ def time_block(fn, repeats):
     return min(times)
 
 
-def bench_shape(shape, args, n_threads, pool):
+def bench_shape(shape, args, fmt, n_threads, pool):
     rng = np.random.default_rng(0)
     dtype = np.dtype(args.dtype)
-    if args.data_format == "channels_first":
+    if fmt == "channels_first":
         shape = (shape[0], shape[-1]) + tuple(shape[1:-1])
     x = rng.standard_normal(shape).astype(dtype)
-    c = shape[-1] if args.data_format == "channels_last" else shape[1]
+    c = shape[-1] if fmt == "channels_last" else shape[1]
     beta = rng.uniform(0.5, 1.5, c).astype(dtype)
     gamma = (0.1 * np.eye(c) + rng.uniform(0, 0.01, (c, c))).astype(dtype)
-    contenders = make_contenders(x, beta, gamma, args, n_threads, pool)
+    contenders = make_contenders(x, beta, gamma, args, fmt, n_threads, pool)
     samples = {name: [] for name in contenders}
     for _ in range(args.rounds):
         for name, (fn, kind) in contenders.items():
@@ -151,14 +207,20 @@ def bench_shape(shape, args, n_threads, pool):
                 time.sleep(args.pause)  # let OpenBLAS workers park before the next block
             else:
                 samples[name].append(time_block(fn, args.repeats))
-    return {name: 1e3 * float(np.median(v)) for name, v in samples.items()}
+                if kind == "torch":
+                    time.sleep(args.pause)
+    row = {name: 1e3 * float(np.median(v)) for name, v in samples.items()}
+    torch_gdn = [row.pop(k) for k in ("torch_conv", "torch_addmm") if k in row]
+    if torch_gdn:
+        row["torch"] = min(torch_gdn)
+    return row
 
 
-def ratios(row, n_channels):
-    floor_mem = max(row["copy"], row["sqrt"])
+def ratios(row):
+    floor = min(row["gemm"], row.get("mkl", np.inf))
     result = {
-        "cgdn/gemm": row["cgdn"] / row["gemm"],
-        "cgdn/mem": row["cgdn"] / floor_mem,
+        "cgdn/floor": row["cgdn"] / floor,
+        "cgdn/mem": row["cgdn"] / max(row["copy"], row["sqrt"]),
     }
     if "numpy" in row:
         result["numpy/cgdn"] = row["numpy"] / row["cgdn"]
@@ -167,13 +229,83 @@ def ratios(row, n_channels):
     return result
 
 
+def run_here(shapes, args):
+    """All shapes x layouts x thread counts on the kernel variant in use, in-process."""
+    results = []
+    total = len(shapes) * len(args.data_format) * len(args.threads)
+    k = 0
+    with ThreadPoolExecutor(max_workers=max(args.threads)) as pool:
+        for fmt in args.data_format:
+            for shape in shapes:
+                for n_threads in args.threads:
+                    k += 1
+                    if args.progress:
+                        print(f"[{k}/{total}] {_isa.kernels.ISA} {fmt} shape {shape} "
+                              f"threads {n_threads} ...", file=sys.stderr, flush=True)
+                    row = bench_shape(shape, args, fmt, n_threads, pool)
+                    results.append({"isa": _isa.kernels.ISA, "data_format": fmt,
+                                    "shape": list(shape), "threads": n_threads, "ms": row,
+                                    "ratios": ratios(row)})
+    return results
+
+
+def run_children(isas, argv):
+    """Run this benchmark once per instruction set, each in a child process."""
+    best = _isa.available()[0]
+    results = []
+    for isa in isas:
+        if isa not in _isa.available():
+            print(f"isa {isa!r} cannot run here (available: {_isa.available()}); skipped",
+                  file=sys.stderr)
+            continue
+        env = dict(os.environ, CGDN_ISA=isa)
+        if _ISA_RANK.get(isa, 0) < _ISA_RANK.get(best, 0):
+            env.update(_BLAS_ENV.get(isa, {}))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "child.json")
+            child = [sys.executable, "-m", "cgdn._bench", *argv, "--json", path, "--child"]
+            subprocess.run(child, env=env, check=True, stdout=subprocess.DEVNULL)
+            with open(path) as f:
+                results += json.load(f)["results"]
+    return results
+
+
+def print_table(results, args, command):
+    names = [n for n in NAMES if any(n in r["ms"] for r in results)]
+    ratio_names = [n for n in RATIO_NAMES if any(n in r["ratios"] for r in results)]
+    print(f"cgdn {cgdn.__version__}, {args.dtype}, {'IGDN' if args.inverse else 'GDN'}, "
+          f"alpha={args.alpha:g}, epsilon={args.epsilon:g}; median of {args.rounds} "
+          f"interleaved rounds, each the best of {args.repeats} calls; times in ms; "
+          f"floor = min(gemm, mkl); mem = max(copy, sqrt)\n")
+    head = ["isa", "layout", "shape (N,H,W,C)", "threads"] + names + ratio_names
+    print("| " + " | ".join(head) + " |")
+    print("| " + " | ".join("---" for _ in head) + " |")
+    for r in results:
+        cells = [r["isa"], r["data_format"], ",".join(map(str, r["shape"])), str(r["threads"])]
+        cells += [f"{r['ms'][n]:.3f}" if n in r["ms"] else "-" for n in names]
+        cells += [f"{r['ratios'][n]:.2f}" if n in r["ratios"] else "-" for n in ratio_names]
+        print("| " + " | ".join(cells) + " |")
+    print("\nthreadpool_info():")
+    for pool_info in threadpool_info():
+        print(f"  {pool_info.get('user_api')}: {pool_info.get('internal_api')} "
+              f"{pool_info.get('version')} {pool_info.get('architecture', '')} "
+              f"threads={pool_info.get('num_threads')}")
+    print(f"\ncommand: {command}")
+
+
 def main(argv=None, prog=None):
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", type=parse_shape, default=None,
                         help="N,H,W,C shapes (channels last order; permuted for channels_first)")
+    parser.add_argument("--sweep-channels", type=parse_sweep, metavar="A:B",
+                        help="(1,256,256,C) for the sweep's channel counts C in [A, B] "
+                             f"(of {SWEEP_CHANNELS}), or a list C1,C2,...")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--data-format", choices=["channels_last", "channels_first"],
-                        default="channels_last")
+    parser.add_argument("--data-format", nargs="+", choices=["channels_last", "channels_first"],
+                        default=["channels_last"])
+    parser.add_argument("--isa", nargs="+", metavar="ISA",
+                        help="kernel variants to run, each in a child process "
+                             f"(runnable here: {' '.join(_isa.available())})")
     parser.add_argument("--inverse", action="store_true")
     parser.add_argument("--alpha", type=float, default=2.0)
     parser.add_argument("--epsilon", type=float, default=0.5)
@@ -181,75 +313,67 @@ def main(argv=None, prog=None):
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median)")
     parser.add_argument("--repeats", type=int, default=5, help="calls per block (best)")
     parser.add_argument("--pause", type=float, default=0.25,
-                        help="seconds to sleep after each NumPy/BLAS block")
+                        help="seconds to sleep after each BLAS or PyTorch block")
     parser.add_argument("--quick", action="store_true", help="small shapes, 3 rounds")
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy reference")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if present")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--plot", metavar="PNG", help="plot time / floor vs C (matplotlib)")
+    parser.add_argument("--plot", metavar="PNG", help="plot time / floor (matplotlib)")
     parser.add_argument("--progress", action="store_true", help="print progress to stderr")
     parser.add_argument("--replot", metavar="JSON",
                         help="only redraw --plot from the results of an earlier --json run")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.replot:
         with open(args.replot) as f:
             saved = json.load(f)
-        for key in ("inverse", "dtype", "data_format"):
-            setattr(args, key, saved["args"][key])
-        _plot(saved["results"], args)
+        _plot(saved["results"], args.plot or "benchmark.png", saved["args"])
         return saved["results"]
     if args.quick:
         args.rounds = min(args.rounds, 3)
         args.pause = min(args.pause, 0.05)
-    shapes = args.shapes or [parse_shape(s) for s in (QUICK_SHAPES if args.quick
-                                                       else DEFAULT_SHAPES)]
-
+    shapes = args.shapes or args.sweep_channels or [
+        parse_shape(s) for s in (QUICK_SHAPES if args.quick else DEFAULT_SHAPES)]
     program = prog or f"python {sys.argv[0]}"
-    command = " ".join([program, *(shlex.quote(a) for a in (sys.argv[1:] if argv is None
-                                                              else argv))])
-    results = []
-    total = len(shapes) * len(args.threads)
-    with ThreadPoolExecutor(max_workers=max(args.threads)) as pool:
-        for k, shape in enumerate((s, t) for s in shapes for t in args.threads):
-            shape, n_threads = shape
-            if args.progress:
-                print(f"[{k + 1}/{total}] shape {shape} threads {n_threads} ...",
-                      file=sys.stderr, flush=True)
-            row = bench_shape(shape, args, n_threads, pool)
-            results.append({"shape": list(shape), "threads": n_threads, "ms": row,
-                            "ratios": ratios(row, shape[-1])})
+    command = " ".join([program, *(shlex.quote(a) for a in argv)])
 
-    names = [n for n in ("cgdn", "numpy", "torch", "gemm", "copy", "sqrt")
-             if any(n in r["ms"] for r in results)]
-    ratio_names = [n for n in ("cgdn/gemm", "cgdn/mem", "numpy/cgdn", "torch/cgdn")
-                   if any(n in r["ratios"] for r in results)]
-    print(f"cgdn {cgdn.__version__}, {args.dtype}, {args.data_format}, "
-          f"{'IGDN' if args.inverse else 'GDN'}, alpha={args.alpha:g}, "
-          f"epsilon={args.epsilon:g}; median of {args.rounds} interleaved rounds, each the "
-          f"best of {args.repeats} calls; times in ms; mem = max(copy, sqrt)\n")
-    print("| shape (N,H,W,C) | threads | " + " | ".join(names + ratio_names) + " |")
-    print("| --- | --- | " + " | ".join("---" for _ in names + ratio_names) + " |")
-    for r in results:
-        cells = [f"{r['ms'][n]:.3f}" if n in r["ms"] else "-" for n in names]
-        cells += [f"{r['ratios'][n]:.2f}" if n in r["ratios"] else "-" for n in ratio_names]
-        print(f"| {','.join(map(str, r['shape']))} | {r['threads']} | " + " | ".join(cells)
-              + " |")
-    print("\nthreadpool_info():")
-    for pool_info in threadpool_info():
-        print(f"  {pool_info.get('user_api')}: {pool_info.get('internal_api')} "
-              f"{pool_info.get('version')} {pool_info.get('architecture', '')} "
-              f"threads={pool_info.get('num_threads')}")
-    print(f"\ncommand: {command}")
+    if args.isa and not args.child:
+        child_argv = _without(argv, {"--isa": True, "--json": True, "--plot": True,
+                                     "--progress": False})
+        results = run_children(args.isa, child_argv)
+    else:
+        results = run_here(shapes, args)
+
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"command": command, "args": vars(args), "results": results,
                        "threadpool_info": threadpool_info()}, f, indent=1, default=str)
+    if args.child:
+        return results
+    print_table(results, args, command)
     if args.plot:
-        _plot(results, args)
+        _plot(results, args.plot, vars(args))
     return results
 
 
-def _plot(results, args):
+def _without(argv, options):
+    """argv without the given options (True: the option takes values until the next one)."""
+    kept, skipping = [], False
+    for a in argv:
+        if a.startswith("--"):
+            skipping = a in options and options[a]
+            if a in options:
+                continue
+        elif skipping:
+            continue
+        kept.append(a)
+    return kept
+
+
+def _plot(results, path, args):
+    """time / floor against the channel count (sweeps) or the shape, one line per
+    instruction set, layout and thread count. floor = max(min(gemm, mkl), copy, sqrt)."""
     try:
         import matplotlib
 
@@ -258,35 +382,43 @@ def _plot(results, args):
     except ImportError:
         print("matplotlib is not installed: no plot written", file=sys.stderr)
         return
+    sweep = len({tuple(r["shape"][:-1]) for r in results}) == 1
     labels = []
     for r in results:
-        label = ",".join(map(str, r["shape"]))
+        label = r["shape"][-1] if sweep else ",".join(map(str, r["shape"]))
         if label not in labels:
             labels.append(label)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for n_threads in sorted({r["threads"] for r in results}):
-        rows = {",".join(map(str, r["shape"])): r for r in results
-                if r["threads"] == n_threads}
-        xs = [i for i, label in enumerate(labels) if label in rows]
-        picked = [rows[labels[i]] for i in xs]
-        floor = [max(r["ms"]["gemm"], r["ms"]["copy"], r["ms"]["sqrt"]) for r in picked]
-        ax.plot(xs, [r["ms"]["cgdn"] / f for r, f in zip(picked, floor)], "o-",
-                label=f"cgdn, {n_threads} thread(s)")
-        if all("torch" in r["ms"] for r in picked):
-            ax.plot(xs, [r["ms"]["torch"] / f for r, f in zip(picked, floor)], "s--",
-                    label=f"PyTorch, {n_threads} thread(s)")
-        if all("numpy" in r["ms"] for r in picked):
-            ax.plot(xs, [r["ms"]["numpy"] / f for r, f in zip(picked, floor)], "^:",
-                    label=f"NumPy, {n_threads} thread(s)")
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    groups = sorted({(r.get("isa", "?"), r.get("data_format", "?"), r["threads"])
+                     for r in results}, key=lambda g: (-_ISA_RANK.get(g[0], 0), g[1], g[2]))
+    for isa, fmt, n_threads in groups:
+        rows = [r for r in results if (r.get("isa", "?"), r.get("data_format", "?"),
+                                       r["threads"]) == (isa, fmt, n_threads)]
+        xs, ys = [], []
+        for r in rows:
+            floor = max(min(r["ms"]["gemm"], r["ms"].get("mkl", np.inf)), r["ms"]["copy"],
+                        r["ms"]["sqrt"])
+            label = r["shape"][-1] if sweep else ",".join(map(str, r["shape"]))
+            xs.append(r["shape"][-1] if sweep else labels.index(label))
+            ys.append(r["ms"]["cgdn"] / floor)
+        style = "-" if fmt == "channels_last" else "--"
+        ax.plot(xs, ys, "o" + style, ms=3,
+                label=f"{isa}, {fmt.replace('channels_', 'C ')}, {n_threads}T")
     ax.axhline(1.0, color="gray", lw=0.8)
-    ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
-    ax.set_xlabel("shape (N,H,W,C)")
-    ax.set_ylabel("time / max(GEMM, copy, sqrt)")
-    ax.set_title(f"{'IGDN' if args.inverse else 'GDN'} {args.dtype} {args.data_format}")
-    ax.legend(fontsize=8)
+    ax.set_ylim(bottom=0)
+    if sweep:
+        ax.set_xlabel("channels C at (1, 256, 256, C)")
+    else:
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+        ax.set_xlabel("shape (N,H,W,C)")
+    ax.set_ylabel("cgdn time / max(GEMM, copy, sqrt)")
+    ax.set_title(f"{'IGDN' if args.get('inverse') else 'GDN'} {args.get('dtype', 'float32')}")
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(args.plot, dpi=110)
-    print(f"plot written to {args.plot}")
+    fig.savefig(path, dpi=110)
+    print(f"plot written to {path}")
 
 
+if __name__ == "__main__":
+    main(prog="python -m cgdn._bench")

@@ -7,6 +7,7 @@ import numpy as np
 
 import cgdn
 from cgdn import __main__ as cli
+from cgdn import _kernels
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -84,10 +85,29 @@ def test_bench_quick_smoke(tmp_path):
                           "--no-torch", "--json", str(out)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "| 1,8,8,3 | 1 |" in run.stdout and "cgdn/gemm" in run.stdout
+    assert "| 1,8,8,3 | 1 |" in run.stdout and "cgdn/floor" in run.stdout
     assert "command: python -m cgdn bench" in run.stdout
     import json
 
     results = json.loads(out.read_text())["results"]
     assert [r["shape"] for r in results] == [[1, 8, 8, 3], [1, 4, 4, 20]]
     assert all(r["ms"]["cgdn"] > 0 for r in results)
+
+
+def test_bench_isa_children_and_sweep(tmp_path):
+    # --isa runs each variant in a child process; --sweep-channels picks channel counts.
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, "-m", "cgdn", "bench", "--sweep-channels", "3:4",
+                          "--isa", "baseline", "--rounds", "1", "--repeats", "1",
+                          "--threads", "1", "--no-torch", "--no-numpy",
+                          "--data-format", "channels_last", "channels_first",
+                          "--json", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    import json
+
+    results = json.loads(out.read_text())["results"]
+    assert [(r["isa"], r["data_format"], r["shape"]) for r in results] == [
+        (_kernels.ISA, layout, [1, 256, 256, c])
+        for layout in ("channels_last", "channels_first") for c in (3, 4)]
+    assert "| channels_first | 1,256,256,4 | 1 |" in run.stdout
