@@ -210,11 +210,12 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
         rescue_tiles(kernels, src, dest_view, flags, tile, channels_last, beta, gamma,
                      inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon)
 
+    if dest is out or (out is None and dest.dtype == x.dtype):
+        return dest
     # float16 results beyond its range become +-inf, as astype makes them, silently.
     with np.errstate(over="ignore"):
         if out is not None:
-            if dest is not out:
-                np.copyto(out, dest, casting="same_kind")
+            np.copyto(out, dest, casting="same_kind")
             return out
         if dest.dtype != x.dtype:
             return dest.astype(x.dtype)

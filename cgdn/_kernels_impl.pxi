@@ -277,7 +277,7 @@ def _mixer(const floating[:, ::1] gamma, bint channels_last):
     dtype = np.float32 if floating is float else np.float64
     if not channels_last:
         return np.ascontiguousarray(np.asarray(gamma).T).ravel()
-    packed = np.zeros(max(1, _simd.rows_packed_size(<floating> 0, n_ch)), dtype=dtype)
+    packed = np.empty(max(1, _simd.rows_packed_size(<floating> 0, n_ch)), dtype=dtype)
     _simd.rows_pack(&gamma[0, 0], n_ch, &packed[0])
     return packed.base
 

@@ -4,6 +4,7 @@ Every check raises before anything is created or written. Dtype and type problem
 ``TypeError``; values and shapes are ``ValueError`` (NumPy's own split). Each message
 names the argument, what was expected and what was received.
 """
+import math
 import numbers
 
 import numpy as np
@@ -82,12 +83,13 @@ def check_flag(name, value):
 
 def check_positive_real(name, value, *, allow_zero=False):
     """``value`` as a finite Python float that is > 0 (>= 0 with ``allow_zero``)."""
-    value = _unwrap_0d(value)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
+    if type(value) is not float:   # the common case skips the generic checks
+        value = _unwrap_0d(value)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+        value = float(value)
     bound_ok = value >= 0 if allow_zero else value > 0
-    if not (np.isfinite(value) and bound_ok):
+    if not (math.isfinite(value) and bound_ok):
         expected = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {expected}, got {value!r}")
     return value
@@ -109,15 +111,20 @@ def check_parameter(name, value, shape, dtype):
 
     The result may be ``value`` itself (never written to) when it already qualifies.
     """
-    arr = as_real_array(_unwrap_0d(value) if np.ndim(value) == 0 else value, name)
-    if arr.shape != tuple(shape):
-        raise ValueError(
-            f"{name} must have shape {tuple(shape)} for {shape[0]} channels, got {arr.shape}"
-        )
-    if arr.dtype != dtype:
-        with np.errstate(over="ignore", invalid="ignore"):
-            arr = arr.astype(dtype)
-    arr = np.ascontiguousarray(arr)
+    if (type(value) is np.ndarray and value.dtype == dtype and value.shape == tuple(shape)
+            and value.flags.c_contiguous):
+        arr = value   # already in the kernels' form: only the values are left to check
+    else:
+        arr = as_real_array(_unwrap_0d(value) if np.ndim(value) == 0 else value, name)
+        if arr.shape != tuple(shape):
+            raise ValueError(
+                f"{name} must have shape {tuple(shape)} for {shape[0]} channels, "
+                f"got {arr.shape}"
+            )
+        if arr.dtype != dtype:
+            with np.errstate(over="ignore", invalid="ignore"):
+                arr = arr.astype(dtype)
+        arr = np.ascontiguousarray(arr)
     # one pass each for min and max: NaN fails both comparisons, inf fails the second
     if arr.size and not (arr.min() >= 0 and arr.max() < np.inf):
         if not np.all(np.isfinite(arr)):
