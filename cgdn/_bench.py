@@ -254,10 +254,6 @@ def run_children(isas, argv):
     best = _isa.available()[0]
     results = []
     for isa in isas:
-        if isa not in _isa.available():
-            print(f"isa {isa!r} cannot run here (available: {_isa.available()}); skipped",
-                  file=sys.stderr)
-            continue
         env = dict(os.environ, CGDN_ISA=isa)
         if _ISA_RANK.get(isa, 0) < _ISA_RANK.get(best, 0):
             env.update(_BLAS_ENV.get(isa, {}))
@@ -330,6 +326,10 @@ def main(argv=None, prog=None):
             saved = json.load(f)
         _plot(saved["results"], args.plot or "benchmark.png", saved["args"])
         return saved["results"]
+    unknown = [isa for isa in args.isa or [] if isa not in _isa.available()]
+    if unknown:
+        parser.error(f"--isa: {' '.join(unknown)} cannot run on this CPU; "
+                     f"choose from {' '.join(_isa.available())}")
     if args.quick:
         args.rounds = min(args.rounds, 3)
         args.pause = min(args.pause, 0.05)

@@ -98,7 +98,7 @@ def test_bench_isa_children_and_sweep(tmp_path):
     # --isa runs each variant in a child process; --sweep-channels picks channel counts.
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "cgdn", "bench", "--sweep-channels", "3:4",
-                          "--isa", "baseline", "--rounds", "1", "--repeats", "1",
+                          "--isa", _kernels.ISA, "--rounds", "1", "--repeats", "1",
                           "--threads", "1", "--no-torch", "--no-numpy",
                           "--data-format", "channels_last", "channels_first",
                           "--json", str(out)],
@@ -111,3 +111,9 @@ def test_bench_isa_children_and_sweep(tmp_path):
         (_kernels.ISA, layout, [1, 256, 256, c])
         for layout in ("channels_last", "channels_first") for c in (3, 4)]
     assert "| channels_first | 1,256,256,4 | 1 |" in run.stdout
+
+
+def test_bench_refuses_an_isa_this_cpu_cannot_run():
+    run = subprocess.run([sys.executable, "-m", "cgdn", "bench", "--isa", "sse9",
+                          "--no-torch"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "--isa: sse9 cannot run on this CPU" in run.stderr

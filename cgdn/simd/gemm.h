@@ -12,7 +12,8 @@
  * comes from the register file (CGDN_ROWS, CGDN_KMAX in vec.h).
  *
  * Every element of C is the sum over j in increasing order, started from init, with one
- * fused multiply-add per term: the result depends on the shape only, never on threads. */
+ * multiply-add per term (fused where the ISA has FMA): the result depends on the shape
+ * and the instruction set only, never on the thread count or the blocking. */
 
 /* One block of R rows x K vectors of C; R and K are compile-time constants at every
  * call, so the loops over them unroll and the accumulators live in registers. */
