@@ -83,5 +83,5 @@ python3 -m venv .venv
 . .venv/bin/activate
 pip install -q -e '.[test]'
 python -m cgdn info
-python -m pytest -q -p no:cacheprovider $PYTEST_ARGS
+python -m pytest -p no:cacheprovider $PYTEST_ARGS
 "
