@@ -212,10 +212,12 @@ cdef bint _gdn_tile_channels_last(
         Py_ssize_t n_rows, const Settings* s, bint check) noexcept nogil:
     """Return True (and write nothing) if ``check`` and a pixel needs the careful path."""
     cdef Py_ssize_t r, n_ch = tl.n_ch
+    cdef bint in_range
     _pool_input(x, f, n_rows * n_ch, s)
-    _simd.mix_rows(f, <const floating*> tl.mixer, <const floating*> tl.gamma,
-                   <const floating*> tl.beta, pool, n_rows, n_ch)
-    if check and _simd.any_out_of_range(pool, n_rows * n_ch):
+    # the mix checks the range of what it computes on the fly; only a doubt costs a pass
+    in_range = _simd.mix_rows(f, <const floating*> tl.mixer, <const floating*> tl.gamma,
+                              <const floating*> tl.beta, pool, n_rows, n_ch)
+    if check and not in_range and _simd.any_out_of_range(pool, n_rows * n_ch):
         for r in range(n_rows):
             if _pixel_bad(x + r * n_ch, 1, pool + r * n_ch, 1, n_ch):
                 return True
@@ -234,10 +236,12 @@ cdef bint _gdn_tile_channels_first(
     """Return True (and write nothing) if ``check`` and a pixel needs the careful path."""
     cdef Py_ssize_t i, k, n_ch = tl.n_ch
     cdef Py_ssize_t stride = _simd.slab_stride(<floating> 0, n_pos)
+    cdef bint in_range
     for i in range(n_ch):
         _pool_input(x + i * row_stride, f + i * stride, n_pos, s)
-    _simd.mix_slab(f, <const floating*> tl.mixer, <const floating*> tl.beta, pool, n_pos, n_ch)
-    if check:
+    in_range = _simd.mix_slab(f, <const floating*> tl.mixer, <const floating*> tl.beta, pool,
+                              n_pos, n_ch)
+    if check and not in_range:
         for i in range(n_ch):
             if _simd.any_out_of_range(pool + i * stride, n_pos):
                 for k in range(n_pos):

@@ -14,15 +14,15 @@ cdef extern from "simd/kernels.h" nogil:
     void cgdn_rows_pack_f64(const double* gamma, Py_ssize_t n_ch, double* packed)
     bint cgdn_mix_rows_shared_f32(Py_ssize_t n_ch)
     bint cgdn_mix_rows_shared_f64(Py_ssize_t n_ch)
-    void cgdn_mix_rows_f32(const float* f, const float* packed, const float* gamma,
+    bint cgdn_mix_rows_f32(const float* f, const float* packed, const float* gamma,
                            const float* beta, float* pool, Py_ssize_t n, Py_ssize_t n_ch)
-    void cgdn_mix_rows_f64(const double* f, const double* packed, const double* gamma,
+    bint cgdn_mix_rows_f64(const double* f, const double* packed, const double* gamma,
                            const double* beta, double* pool, Py_ssize_t n, Py_ssize_t n_ch)
     Py_ssize_t cgdn_slab_stride_f32(Py_ssize_t n)
     Py_ssize_t cgdn_slab_stride_f64(Py_ssize_t n)
-    void cgdn_mix_slab_f32(const float* f, const float* gamma_t, const float* beta,
+    bint cgdn_mix_slab_f32(const float* f, const float* gamma_t, const float* beta,
                            float* pool, Py_ssize_t n, Py_ssize_t n_ch)
-    void cgdn_mix_slab_f64(const double* f, const double* gamma_t, const double* beta,
+    bint cgdn_mix_slab_f64(const double* f, const double* gamma_t, const double* beta,
                            double* pool, Py_ssize_t n, Py_ssize_t n_ch)
     void cgdn_normalize_f32(const float* x, const float* n, float* out, Py_ssize_t count,
                             int mode, int rectify)
@@ -47,13 +47,14 @@ cdef inline void rows_pack(const floating* gamma, Py_ssize_t n_ch,
         cgdn_rows_pack_f64(gamma, n_ch, packed)
 
 
-cdef inline void mix_rows(const floating* f, const floating* packed, const floating* gamma,
+cdef inline bint mix_rows(const floating* f, const floating* packed, const floating* gamma,
                           const floating* beta, floating* pool, Py_ssize_t n,
                           Py_ssize_t n_ch) noexcept nogil:
+    # True: every pool is certainly in range; False: check them
     if floating is float:
-        cgdn_mix_rows_f32(f, packed, gamma, beta, pool, n, n_ch)
+        return cgdn_mix_rows_f32(f, packed, gamma, beta, pool, n, n_ch)
     else:
-        cgdn_mix_rows_f64(f, packed, gamma, beta, pool, n, n_ch)
+        return cgdn_mix_rows_f64(f, packed, gamma, beta, pool, n, n_ch)
 
 
 cdef inline Py_ssize_t slab_stride(floating dtype_tag, Py_ssize_t n) noexcept nogil:
@@ -63,12 +64,13 @@ cdef inline Py_ssize_t slab_stride(floating dtype_tag, Py_ssize_t n) noexcept no
         return cgdn_slab_stride_f64(n)
 
 
-cdef inline void mix_slab(const floating* f, const floating* gamma_t, const floating* beta,
+cdef inline bint mix_slab(const floating* f, const floating* gamma_t, const floating* beta,
                           floating* pool, Py_ssize_t n, Py_ssize_t n_ch) noexcept nogil:
+    # as mix_rows
     if floating is float:
-        cgdn_mix_slab_f32(f, gamma_t, beta, pool, n, n_ch)
+        return cgdn_mix_slab_f32(f, gamma_t, beta, pool, n, n_ch)
     else:
-        cgdn_mix_slab_f64(f, gamma_t, beta, pool, n, n_ch)
+        return cgdn_mix_slab_f64(f, gamma_t, beta, pool, n, n_ch)
 
 
 cdef inline void normalize(const floating* x, const floating* n, floating* out,

@@ -5,6 +5,9 @@ import pytest
 import cgdn
 from conftest import assert_close, reference_gdn
 
+# Every test here runs on every kernel variant this machine runs.
+pytestmark = pytest.mark.usefixtures("every_isa")
+
 
 def _stable_classic(x, beta, g, inverse=False):
     # x / sqrt(beta + g x^2) for a diagonal gamma = g * I, evaluated without overflow.
@@ -18,12 +21,16 @@ def _stable_classic(x, beta, g, inverse=False):
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("value", [1e30, -3e25, 1e20, 3e38])
-def test_huge_float32_gives_the_finite_answer(value, data_format):
-    x = np.full((2, 5, 5, 4), 0.5, np.float32)
-    x[1, 2, 3, :] = value
+@pytest.mark.parametrize("n_channels", [1, 4, 12, 40, 130])
+def test_huge_float32_gives_the_finite_answer(value, data_format, n_channels):
+    # Every mixer (shared lanes, one panel, several panels, channels_first blocks) must
+    # notice the overflowed pool, whichever channel holds it.
+    x = np.full((2, 5, 5, n_channels), 0.5, np.float32)
+    x[1, 2, 3, n_channels // 2] = value
     if data_format == "channels_first":
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    y = cgdn.apply_gdn(x, np.ones(4), 0.1 * np.eye(4), data_format=data_format)
+    y = cgdn.apply_gdn(x, np.ones(n_channels), 0.1 * np.eye(n_channels),
+                       data_format=data_format)
     assert np.all(np.isfinite(y))
     assert_close(y, _stable_classic(x, 1.0, 0.1), np.float32)
 

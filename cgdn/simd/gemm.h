@@ -16,8 +16,10 @@
  * and the instruction set only, never on the thread count or the blocking. */
 
 /* One block of R rows x K vectors of C; R and K are compile-time constants at every
- * call, so the loops over them unroll and the accumulators live in registers. */
-CGDN_INLINE void gemm_block(const real *a, ptrdiff_t a_rs,   /* IN  A[r, j] = a[r*a_rs + j] */
+ * call, so the loops over them unroll and the accumulators live in registers. Returns
+ * whether every value computed (padding lanes included) is a positive normal finite
+ * number: then the pools need no range check (0 means "check them"). */
+CGDN_INLINE int gemm_block(const real *a, ptrdiff_t a_rs,   /* IN  A[r, j] = a[r*a_rs + j] */
                             const real *b, ptrdiff_t b_rs,   /* IN  B[j, :] at b + j*b_rs */
                             real *c, ptrdiff_t c_rs,         /* OUT C[r, :] at c + r*c_rs */
                             ptrdiff_t depth,
@@ -26,8 +28,9 @@ CGDN_INLINE void gemm_block(const real *a, ptrdiff_t a_rs,   /* IN  A[r, j] = a[
                             ptrdiff_t last,                  /* lanes stored of the last vector */
                             const int R, const int K) {
     vec acc[CGDN_RMAX][CGDN_KMAX], bv[CGDN_KMAX];
+    const vec lo = v_set1(REAL_MIN_NORMAL), hi = v_set1(REAL_MAX);
     ptrdiff_t j;
-    int r, k;
+    int r, k, ok = 1;
     for (r = 0; r < R; r++)
         for (k = 0; k < K; k++) acc[r][k] = col_init ? col_init[k] : v_set1(row_init[r]);
     for (j = 0; j < depth; j++) {
@@ -39,57 +42,62 @@ CGDN_INLINE void gemm_block(const real *a, ptrdiff_t a_rs,   /* IN  A[r, j] = a[
     }
     for (r = 0; r < R; r++) {
         real *cr = c + r * c_rs;
+        for (k = 0; k < K; k++) ok &= v_all_in(acc[r][k], lo, hi);
         for (k = 0; k < K - 1; k++) v_store(cr + k * LANES, acc[r][k]);
         if (last == LANES)
             v_store(cr + (K - 1) * LANES, acc[r][K - 1]);
         else
             v_store_tail(cr + (K - 1) * LANES, last, acc[r][K - 1]);
     }
+    return ok;
 }
 
 /* All n_rows rows for one panel of K vectors: blocks of CGDN_ROWS(K) rows, then the
  * remainder in blocks of 8, 4, 2 and 1 rows. */
-CGDN_INLINE void gemm_rows(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
-                           real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
-                           const vec *col_init, const real *row_init, ptrdiff_t last,
-                           const int K) {
+CGDN_INLINE int gemm_rows(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
+                          real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
+                          const vec *col_init, const real *row_init, ptrdiff_t last,
+                          const int K) {
     const int R = CGDN_ROWS(K);
     ptrdiff_t r = 0;
+    int ok = 1;
     for (; r + R <= n_rows; r += R)
-        gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
+        ok &= gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
                    row_init ? row_init + r : NULL, last, R, K);
     if (R > 8 && r + 8 <= n_rows) {
-        gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
+        ok &= gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
                    row_init ? row_init + r : NULL, last, 8, K);
         r += 8;
     }
     if (R > 4 && r + 4 <= n_rows) {
-        gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
+        ok &= gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
                    row_init ? row_init + r : NULL, last, 4, K);
         r += 4;
     }
     if (R > 2 && r + 2 <= n_rows) {
-        gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
+        ok &= gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
                    row_init ? row_init + r : NULL, last, 2, K);
         r += 2;
     }
     for (; r < n_rows; r++)
-        gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
-                   row_init ? row_init + r : NULL, last, 1, K);
+        ok &= gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
+                         row_init ? row_init + r : NULL, last, 1, K);
+    return ok;
 }
 
-/* One panel of K (1 .. CGDN_KMAX) vectors of columns: a constant-K copy per case. */
-static void gemm_cols(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
-                      real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
-                      const vec *col_init, const real *row_init, ptrdiff_t last, int K) {
+/* One panel of K (1 .. CGDN_KMAX) vectors of columns: a constant-K copy per case.
+ * Returns what gemm_block returns, for all blocks. */
+static int gemm_cols(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
+                     real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
+                     const vec *col_init, const real *row_init, ptrdiff_t last, int K) {
     switch (K) {
-    case 1: gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 1); break;
-    case 2: gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 2); break;
+    case 1: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 1);
+    case 2: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 2);
 #if CGDN_KMAX >= 4
-    case 3: gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 3); break;
-    default: gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 4); break;
+    case 3: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 3);
+    default: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 4);
 #else
-    default: gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 3); break;
+    default: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 3);
 #endif
     }
 }
@@ -125,10 +133,11 @@ static void rows_pack(const real *gamma, ptrdiff_t C, real *packed) {
  * last vector is stored whole: the lanes past C spill into the next pixel's place,
  * which is written after it (the last pixel's spill lands in the caller's padding);
  * with several panels the last vector of each pixel is stored with a tail store. */
-static void mix_rows_blocked(const real *f, const real *packed, const real *beta, real *pool,
-                             ptrdiff_t n, ptrdiff_t C) {
+static int mix_rows_blocked(const real *f, const real *packed, const real *beta, real *pool,
+                            ptrdiff_t n, ptrdiff_t C) {
     const int one_panel = C <= CGDN_KMAX * LANES;
     ptrdiff_t col0 = 0;
+    int ok = 1;
     while (col0 < C) {
         ptrdiff_t K = rows_panel_width(C, col0), k;
         ptrdiff_t last = C - (col0 + (K - 1) * LANES);   /* lanes of C in the last vector */
@@ -136,12 +145,14 @@ static void mix_rows_blocked(const real *f, const real *packed, const real *beta
         vec init[CGDN_KMAX];
         for (k = 0; k < K; k++) {
             ptrdiff_t left = C - (col0 + k * LANES);
-            init[k] = v_load_tail(beta + col0 + k * LANES, left < LANES ? left : LANES, (real)0);
+            /* padding lanes start from 1 and get zero terms: they pass the range check */
+            init[k] = v_load_tail(beta + col0 + k * LANES, left < LANES ? left : LANES, (real)1);
         }
-        gemm_cols(f, C, packed + C * col0, K * LANES, pool + col0, C, C, n, init, NULL,
-                  one_panel ? LANES : last, (int)K);
+        ok &= gemm_cols(f, C, packed + C * col0, K * LANES, pool + col0, C, C, n, init, NULL,
+                        one_panel ? LANES : last, (int)K);
         col0 += K * LANES;
     }
+    return ok;
 }
 
 #if HAS_PERMUTE
@@ -149,16 +160,17 @@ static void mix_rows_blocked(const real *f, const real *packed, const real *beta
  * input channel j a permutation spreads f[p, j] over pixel p's lanes, and one FMA with
  * gamma[j, :] tiled m times adds its terms for all m pixels. Needs f readable LANES
  * elements past each group (the caller's padding) and spills like mix_rows_blocked. */
-CGDN_INLINE void mix_rows_shared_body(const real *f, const real *gamma, const real *beta,
-                                      real *pool, ptrdiff_t n, const int C) {
+CGDN_INLINE int mix_rows_shared_body(const real *f, const real *gamma, const real *beta,
+                                     real *pool, ptrdiff_t n, const int C) {
     const int m = LANES / C, used = m * C;
     vperm idx[LANES / 2 > 0 ? LANES / 2 : 1];
     vec g[LANES / 2 > 0 ? LANES / 2 : 1], b0, acc, v;
+    const vec lo = v_set1(REAL_MIN_NORMAL), hi = v_set1(REAL_MAX);
     int lane[LANES];
     real t[LANES];
     ptrdiff_t p;
-    int l, j;
-    for (l = 0; l < LANES; l++) t[l] = l < used ? beta[l % C] : (real)0;
+    int l, j, ok = 1;
+    for (l = 0; l < LANES; l++) t[l] = l < used ? beta[l % C] : (real)1;   /* see gemm_block */
     b0 = v_load(t);
     for (j = 0; j < C; j++) {
         for (l = 0; l < LANES; l++) {
@@ -172,18 +184,32 @@ CGDN_INLINE void mix_rows_shared_body(const real *f, const real *gamma, const re
         v = v_load(f + p * C);
         acc = b0;
         for (j = 0; j < C; j++) acc = v_fma(v_permute(v, idx[j]), g[j], acc);
+        ok &= v_all_in(acc, lo, hi);
         v_store(pool + p * C, acc);
     }
+    return ok;
 }
 #endif
 
 /* C = 1: pool = beta + gamma f, elementwise. */
-CGDN_INLINE void mix_rows_single(const real *f, const real *gamma, const real *beta,
-                                 real *pool, ptrdiff_t n) {
+CGDN_INLINE int mix_rows_single(const real *f, const real *gamma, const real *beta,
+                                real *pool, ptrdiff_t n) {
     const vec g = v_set1(gamma[0]), b0 = v_set1(beta[0]);
+    const vec lo = v_set1(REAL_MIN_NORMAL), hi = v_set1(REAL_MAX);
     ptrdiff_t p = 0;
-    for (; p + LANES <= n; p += LANES) v_store(pool + p, v_fma(v_load(f + p), g, b0));
-    if (p < n) v_store_tail(pool + p, n - p, v_fma(v_load_tail(f + p, n - p, (real)0), g, b0));
+    int ok = 1;
+    vec acc;
+    for (; p + LANES <= n; p += LANES) {
+        acc = v_fma(v_load(f + p), g, b0);
+        ok &= v_all_in(acc, lo, hi);
+        v_store(pool + p, acc);
+    }
+    if (p < n) {
+        acc = v_fma(v_load_tail(f + p, n - p, (real)0), g, b0);
+        ok &= v_all_in(acc, lo, hi);
+        v_store_tail(pool + p, n - p, acc);
+    }
+    return ok;
 }
 
 /* Whether mix_rows takes the shared-lanes path for C channels (then it needs no packing). */
@@ -193,36 +219,34 @@ static int mix_rows_shared(ptrdiff_t C) {
 
 /* pool (n, C) = beta + f (n, C) @ gamma. `packed` is rows_pack's (unused when
  * mix_rows_shared(C)); pool needs LANES elements of padding past n * C, and f LANES
- * readable elements past n * C. */
-static void mix_rows(const real *f, const real *packed, const real *gamma, const real *beta,
-                     real *pool, ptrdiff_t n, ptrdiff_t C) {
-    if (C == 1) {
-        mix_rows_single(f, gamma, beta, pool, n);
-        return;
-    }
+ * readable elements past n * C. Returns 1 if every pool is certainly a positive normal
+ * finite number, 0 if the caller must check (a padding lane may be the cause). */
+static int mix_rows(const real *f, const real *packed, const real *gamma, const real *beta,
+                    real *pool, ptrdiff_t n, ptrdiff_t C) {
+    if (C == 1) return mix_rows_single(f, gamma, beta, pool, n);
 #if HAS_PERMUTE
     if (2 * C <= LANES) {
         switch (C) {
 #if LANES >= 4
-        case 2: mix_rows_shared_body(f, gamma, beta, pool, n, 2); return;
+        case 2: return mix_rows_shared_body(f, gamma, beta, pool, n, 2);
 #endif
 #if LANES >= 6
-        case 3: mix_rows_shared_body(f, gamma, beta, pool, n, 3); return;
+        case 3: return mix_rows_shared_body(f, gamma, beta, pool, n, 3);
 #endif
 #if LANES >= 8
-        case 4: mix_rows_shared_body(f, gamma, beta, pool, n, 4); return;
+        case 4: return mix_rows_shared_body(f, gamma, beta, pool, n, 4);
 #endif
 #if LANES >= 16
-        case 5: mix_rows_shared_body(f, gamma, beta, pool, n, 5); return;
-        case 6: mix_rows_shared_body(f, gamma, beta, pool, n, 6); return;
-        case 7: mix_rows_shared_body(f, gamma, beta, pool, n, 7); return;
-        case 8: mix_rows_shared_body(f, gamma, beta, pool, n, 8); return;
+        case 5: return mix_rows_shared_body(f, gamma, beta, pool, n, 5);
+        case 6: return mix_rows_shared_body(f, gamma, beta, pool, n, 6);
+        case 7: return mix_rows_shared_body(f, gamma, beta, pool, n, 7);
+        case 8: return mix_rows_shared_body(f, gamma, beta, pool, n, 8);
 #endif
         default: break;
         }
     }
 #endif
-    mix_rows_blocked(f, packed, beta, pool, n, C);
+    return mix_rows_blocked(f, packed, beta, pool, n, C);
 }
 
 /* ---- channels_first: pool (C, n) = beta + gamma^T (C, C) @ f (C, n) ---------------- */
@@ -233,21 +257,24 @@ static ptrdiff_t slab_stride(ptrdiff_t n) {
 }
 
 /* f and pool rows are slab_stride(n) apart; lanes past n are computed from whatever f
- * holds there and never read back. gamma_t is gamma transposed: gamma_t[i, j]. */
-static void mix_slab(const real *f, const real *gamma_t, const real *beta, real *pool,
-                     ptrdiff_t n, ptrdiff_t C) {
+ * holds there and never read back. gamma_t is gamma transposed: gamma_t[i, j]. Returns
+ * what mix_rows returns (lanes past n may cause a 0). */
+static int mix_slab(const real *f, const real *gamma_t, const real *beta, real *pool,
+                    ptrdiff_t n, ptrdiff_t C) {
     const ptrdiff_t stride = slab_stride(n), n_vec = stride / LANES;
     /* The block's columns of f (C rows of K vectors) are read again for every block of
      * rows: keep them within CGDN_L1_BYTES, but at least 2 vectors wide (with 1 the
      * loads outnumber the FMAs). Measured at C = 192, AVX-512: 214 GFLOP/s against 198
      * without the limit. */
     ptrdiff_t k_max = CGDN_L1_BYTES / (C * LANES * (ptrdiff_t)sizeof(real)), k0 = 0;
+    int ok = 1;
     if (k_max > CGDN_KMAX) k_max = CGDN_KMAX;
     if (k_max < 2) k_max = CGDN_KMAX < 2 ? CGDN_KMAX : 2;
     while (k0 < n_vec) {
         ptrdiff_t K = n_vec - k0 < k_max ? n_vec - k0 : k_max;
-        gemm_cols(gamma_t, C, f + k0 * LANES, stride, pool + k0 * LANES, stride, C, C, NULL,
-                  beta, LANES, (int)K);
+        ok &= gemm_cols(gamma_t, C, f + k0 * LANES, stride, pool + k0 * LANES, stride, C, C,
+                        NULL, beta, LANES, (int)K);
         k0 += K;
     }
+    return ok;
 }

@@ -5,6 +5,8 @@
 #ifndef CGDN_KERNELS_H
 #define CGDN_KERNELS_H
 
+#include <float.h>
+
 #include "vec.h"
 
 #include "bind_f32.h"

@@ -10,6 +10,7 @@
  *   rsqrt_est, rcp_est estimates, refined by CGDN_F32_EST_STEPS Newton steps (0: the
  *                      kernels use exact sqrt and division instead)
  *   perm_make, permute lane permutation (if CGDN_F32_HAS_PERMUTE)
+ *   all_in             whether every lane lies in [lo, hi] (NaN does not)
  * and CGDN_ISA_NAME and CGDN_NREG, the number of vector registers.
  *
  * Intrinsics appear only in those headers: the kernel families (gemm.h, normalize.h,

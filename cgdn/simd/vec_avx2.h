@@ -55,6 +55,12 @@ static inline cgdn_vf32 cgdn_f32_permute(cgdn_vf32 v, cgdn_pf32 idx) {
     return _mm256_permutevar8x32_ps(v, idx);
 }
 
+/* whether every lane lies in [lo, hi] (NaN does not) */
+static inline int cgdn_f32_all_in(cgdn_vf32 v, cgdn_vf32 lo, cgdn_vf32 hi) {
+    return _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps(v, lo, _CMP_GE_OQ),
+                                            _mm256_cmp_ps(v, hi, _CMP_LE_OQ))) == 0xFF;
+}
+
 /* ---- float64 ---- */
 typedef __m256d cgdn_vf64;
 typedef __m256i cgdn_pf64;
@@ -94,4 +100,8 @@ static inline cgdn_pf64 cgdn_f64_perm_make(const int *lane) {
 }
 static inline cgdn_vf64 cgdn_f64_permute(cgdn_vf64 v, cgdn_pf64 idx) {
     return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), idx));
+}
+static inline int cgdn_f64_all_in(cgdn_vf64 v, cgdn_vf64 lo, cgdn_vf64 hi) {
+    return _mm256_movemask_pd(_mm256_and_pd(_mm256_cmp_pd(v, lo, _CMP_GE_OQ),
+                                            _mm256_cmp_pd(v, hi, _CMP_LE_OQ))) == 0xF;
 }

@@ -48,6 +48,11 @@ static inline cgdn_vf32 cgdn_f32_permute(cgdn_vf32 v, cgdn_pf32 idx) {
     return _mm512_permutexvar_ps(idx, v);
 }
 
+/* whether every lane lies in [lo, hi] (NaN does not) */
+static inline int cgdn_f32_all_in(cgdn_vf32 v, cgdn_vf32 lo, cgdn_vf32 hi) {
+    return (_mm512_cmp_ps_mask(v, lo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, hi, _CMP_LE_OQ)) == 0xFFFF;
+}
+
 /* ---- float64 ---- */
 typedef __m512d cgdn_vf64;
 typedef __m512i cgdn_pf64;
@@ -85,4 +90,7 @@ static inline cgdn_pf64 cgdn_f64_perm_make(const int *lane) {
 }
 static inline cgdn_vf64 cgdn_f64_permute(cgdn_vf64 v, cgdn_pf64 idx) {
     return _mm512_permutexvar_pd(idx, v);
+}
+static inline int cgdn_f64_all_in(cgdn_vf64 v, cgdn_vf64 lo, cgdn_vf64 hi) {
+    return (_mm512_cmp_pd_mask(v, lo, _CMP_GE_OQ) & _mm512_cmp_pd_mask(v, hi, _CMP_LE_OQ)) == 0xFF;
 }

@@ -55,6 +55,11 @@ static inline cgdn_vf32 cgdn_f32_permute(cgdn_vf32 v, cgdn_pf32 idx) {
     return vreinterpretq_f32_u8(vqtbl1q_u8(vreinterpretq_u8_f32(v), idx));
 }
 
+/* whether every lane lies in [lo, hi] (NaN does not) */
+static inline int cgdn_f32_all_in(cgdn_vf32 v, cgdn_vf32 lo, cgdn_vf32 hi) {
+    return vminvq_u32(vandq_u32(vcgeq_f32(v, lo), vcleq_f32(v, hi))) != 0;
+}
+
 /* ---- float64 ---- */
 typedef float64x2_t cgdn_vf64;
 typedef uint8x16_t cgdn_pf64;
@@ -97,4 +102,8 @@ static inline cgdn_pf64 cgdn_f64_perm_make(const int *lane) {
 }
 static inline cgdn_vf64 cgdn_f64_permute(cgdn_vf64 v, cgdn_pf64 idx) {
     return vreinterpretq_f64_u8(vqtbl1q_u8(vreinterpretq_u8_f64(v), idx));
+}
+static inline int cgdn_f64_all_in(cgdn_vf64 v, cgdn_vf64 lo, cgdn_vf64 hi) {
+    uint64x2_t ok = vandq_u64(vcgeq_f64(v, lo), vcleq_f64(v, hi));
+    return (vgetq_lane_u64(ok, 0) & vgetq_lane_u64(ok, 1)) != 0;
 }

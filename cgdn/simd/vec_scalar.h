@@ -29,6 +29,10 @@ static inline cgdn_vf32 cgdn_f32_div(cgdn_vf32 a, cgdn_vf32 b) { return a / b; }
 static inline cgdn_vf32 cgdn_f32_sqrt(cgdn_vf32 a) { return sqrtf(a); }
 static inline cgdn_vf32 cgdn_f32_rectify(cgdn_vf32 v) { return v < 0 ? 0.0f : v; }
 
+static inline int cgdn_f32_all_in(cgdn_vf32 v, cgdn_vf32 lo, cgdn_vf32 hi) {
+    return v >= lo && v <= hi;
+}
+
 /* ---- float64 ---- */
 typedef double cgdn_vf64;
 #define CGDN_F64_LANES 1
@@ -51,3 +55,6 @@ static inline cgdn_vf64 cgdn_f64_add(cgdn_vf64 a, cgdn_vf64 b) { return a + b; }
 static inline cgdn_vf64 cgdn_f64_div(cgdn_vf64 a, cgdn_vf64 b) { return a / b; }
 static inline cgdn_vf64 cgdn_f64_sqrt(cgdn_vf64 a) { return sqrt(a); }
 static inline cgdn_vf64 cgdn_f64_rectify(cgdn_vf64 v) { return v < 0 ? 0.0 : v; }
+static inline int cgdn_f64_all_in(cgdn_vf64 v, cgdn_vf64 lo, cgdn_vf64 hi) {
+    return v >= lo && v <= hi;
+}

@@ -41,6 +41,11 @@ static inline cgdn_vf32 cgdn_f32_rectify(cgdn_vf32 v) { return _mm_max_ps(_mm_se
 static inline cgdn_vf32 cgdn_f32_rsqrt_est(cgdn_vf32 a) { return _mm_rsqrt_ps(a); }
 static inline cgdn_vf32 cgdn_f32_rcp_est(cgdn_vf32 a) { return _mm_rcp_ps(a); }
 
+/* whether every lane lies in [lo, hi] (NaN does not: the comparisons are ordered) */
+static inline int cgdn_f32_all_in(cgdn_vf32 v, cgdn_vf32 lo, cgdn_vf32 hi) {
+    return _mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(v, lo), _mm_cmple_ps(v, hi))) == 0xF;
+}
+
 /* ---- float64 ---- */
 typedef __m128d cgdn_vf64;
 #define CGDN_F64_LANES 2
@@ -71,3 +76,6 @@ static inline cgdn_vf64 cgdn_f64_add(cgdn_vf64 a, cgdn_vf64 b) { return _mm_add_
 static inline cgdn_vf64 cgdn_f64_div(cgdn_vf64 a, cgdn_vf64 b) { return _mm_div_pd(a, b); }
 static inline cgdn_vf64 cgdn_f64_sqrt(cgdn_vf64 a) { return _mm_sqrt_pd(a); }
 static inline cgdn_vf64 cgdn_f64_rectify(cgdn_vf64 v) { return _mm_max_pd(_mm_setzero_pd(), v); }
+static inline int cgdn_f64_all_in(cgdn_vf64 v, cgdn_vf64 lo, cgdn_vf64 hi) {
+    return _mm_movemask_pd(_mm_and_pd(_mm_cmpge_pd(v, lo), _mm_cmple_pd(v, hi))) == 0x3;
+}
