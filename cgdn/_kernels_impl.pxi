@@ -55,8 +55,10 @@ def scratch_size(Py_ssize_t n_channels, Py_ssize_t tile, bint channels_last):
     """Scratch elements one thread needs for tiles of ``tile`` pixels (or positions)."""
     if channels_last:
         return 2 * (tile * n_channels + _PAD)
-    # channels_first rows are whole vectors long: round up to the widest vector (16)
-    return 2 * (n_channels * ((tile + 15) // 16 * 16) + _PAD)
+    # channels_first rows are whole vectors long (_simd.slab_stride): round up to this
+    # variant's widest vector, float32's
+    return 2 * (n_channels * ((tile + CGDN_F32_LANES - 1) // CGDN_F32_LANES * CGDN_F32_LANES)
+                + _PAD)
 
 
 cdef enum PoolMode:
