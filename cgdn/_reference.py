@@ -1,6 +1,6 @@
 """A plain NumPy GDN: the oracle for tests, the demo and the benchmarks.
 
-It evaluates the SPEC formula directly (``|x| ** alpha @ gamma``, gamma[j, i] with j the
+It evaluates the GDN formula directly (``|x| ** alpha @ gamma``, gamma[j, i] with j the
 input channel) in the requested dtype, allocating freely. It is slow on purpose: it is
 what cgdn is measured against, never what cgdn runs.
 """

@@ -1,4 +1,4 @@
-"""Every SPEC section 4 refusal of apply_gdn: the right exception, naming the argument."""
+"""Every documented refusal of apply_gdn (its Raises section): the right exception, naming the argument."""
 import numpy as np
 import pytest
 

@@ -81,7 +81,7 @@ def test_initial_effective_parameters_exact(store, dtype, gamma_init):
     np.testing.assert_array_equal(beta, np.ones(7, dtype))
     off_diagonal = ~np.eye(7, dtype=bool)
     assert np.all(gamma[off_diagonal] == 0)
-    if gamma_init in (0.0, 0.1):  # exact, as the SPEC promises for the defaults
+    if gamma_init in (0.0, 0.1):  # exact, as the README promises for the defaults
         np.testing.assert_array_equal(np.diag(gamma), np.full(7, gamma_init, dtype))
     else:  # other values "up to rounding", as in TensorFlow
         np.testing.assert_allclose(np.diag(gamma), gamma_init, rtol=2e-7)
