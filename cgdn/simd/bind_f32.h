@@ -24,13 +24,13 @@
 #define v_rectify cgdn_f32_rectify
 #define v_rsqrt_est cgdn_f32_rsqrt_est
 #define v_rcp_est cgdn_f32_rcp_est
-#define v_all_in cgdn_f32_all_in
+#define vrange cgdn_rf32
+#define v_range_init cgdn_f32_range_init
+#define v_range_fold cgdn_f32_range_fold
+#define v_range_ok cgdn_f32_range_ok
 /* range of positive normal finite values, as bit patterns */
 #define REAL_BITS_MIN 0x00800000u
 #define REAL_BITS_MAX 0x7F7FFFFFu
-/* range of positive normal finite values */
-#define REAL_MIN_NORMAL FLT_MIN
-#define REAL_MAX FLT_MAX
 /* kernel names: every function of the families, one per dtype */
 #define gemm_block cgdn_gemm_block_f32
 #define gemm_rows cgdn_gemm_rows_f32

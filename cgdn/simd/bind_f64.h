@@ -24,13 +24,13 @@
 #define v_rectify cgdn_f64_rectify
 #define v_rsqrt_est cgdn_f64_rsqrt_est
 #define v_rcp_est cgdn_f64_rcp_est
-#define v_all_in cgdn_f64_all_in
+#define vrange cgdn_rf64
+#define v_range_init cgdn_f64_range_init
+#define v_range_fold cgdn_f64_range_fold
+#define v_range_ok cgdn_f64_range_ok
 /* range of positive normal finite values, as bit patterns */
 #define REAL_BITS_MIN 0x0010000000000000ull
 #define REAL_BITS_MAX 0x7FEFFFFFFFFFFFFFull
-/* range of positive normal finite values */
-#define REAL_MIN_NORMAL DBL_MIN
-#define REAL_MAX DBL_MAX
 /* kernel names: every function of the families, one per dtype */
 #define gemm_block cgdn_gemm_block_f64
 #define gemm_rows cgdn_gemm_rows_f64

@@ -28,9 +28,9 @@ CGDN_INLINE int gemm_block(const real *a, ptrdiff_t a_rs,   /* IN  A[r, j] = a[r
                             ptrdiff_t last,                  /* lanes stored of the last vector */
                             const int R, const int K) {
     vec acc[CGDN_RMAX][CGDN_KMAX], bv[CGDN_KMAX];
-    const vec lo = v_set1(REAL_MIN_NORMAL), hi = v_set1(REAL_MAX);
+    vrange range = v_range_init();
     ptrdiff_t j;
-    int r, k, ok = 1;
+    int r, k;
     for (r = 0; r < R; r++)
         for (k = 0; k < K; k++) acc[r][k] = col_init ? col_init[k] : v_set1(row_init[r]);
     for (j = 0; j < depth; j++) {
@@ -42,14 +42,14 @@ CGDN_INLINE int gemm_block(const real *a, ptrdiff_t a_rs,   /* IN  A[r, j] = a[r
     }
     for (r = 0; r < R; r++) {
         real *cr = c + r * c_rs;
-        for (k = 0; k < K; k++) ok &= v_all_in(acc[r][k], lo, hi);
+        for (k = 0; k < K; k++) range = v_range_fold(range, acc[r][k]);
         for (k = 0; k < K - 1; k++) v_store(cr + k * LANES, acc[r][k]);
         if (last == LANES)
             v_store(cr + (K - 1) * LANES, acc[r][K - 1]);
         else
             v_store_tail(cr + (K - 1) * LANES, last, acc[r][K - 1]);
     }
-    return ok;
+    return v_range_ok(range);
 }
 
 /* All n_rows rows for one panel of K vectors: blocks of CGDN_ROWS(K) rows, then the
@@ -165,11 +165,11 @@ CGDN_INLINE int mix_rows_shared_body(const real *f, const real *gamma, const rea
     const int m = LANES / C, used = m * C;
     vperm idx[LANES / 2 > 0 ? LANES / 2 : 1];
     vec g[LANES / 2 > 0 ? LANES / 2 : 1], b0, acc, v;
-    const vec lo = v_set1(REAL_MIN_NORMAL), hi = v_set1(REAL_MAX);
+    vrange range = v_range_init();
     int lane[LANES];
     real t[LANES];
     ptrdiff_t p;
-    int l, j, ok = 1;
+    int l, j;
     for (l = 0; l < LANES; l++) t[l] = l < used ? beta[l % C] : (real)1;   /* see gemm_block */
     b0 = v_load(t);
     for (j = 0; j < C; j++) {
@@ -184,10 +184,10 @@ CGDN_INLINE int mix_rows_shared_body(const real *f, const real *gamma, const rea
         v = v_load(f + p * C);
         acc = b0;
         for (j = 0; j < C; j++) acc = v_fma(v_permute(v, idx[j]), g[j], acc);
-        ok &= v_all_in(acc, lo, hi);
+        range = v_range_fold(range, acc);
         v_store(pool + p * C, acc);
     }
-    return ok;
+    return v_range_ok(range);
 }
 #endif
 
@@ -195,21 +195,20 @@ CGDN_INLINE int mix_rows_shared_body(const real *f, const real *gamma, const rea
 CGDN_INLINE int mix_rows_single(const real *f, const real *gamma, const real *beta,
                                 real *pool, ptrdiff_t n) {
     const vec g = v_set1(gamma[0]), b0 = v_set1(beta[0]);
-    const vec lo = v_set1(REAL_MIN_NORMAL), hi = v_set1(REAL_MAX);
+    vrange range = v_range_init();
     ptrdiff_t p = 0;
-    int ok = 1;
     vec acc;
     for (; p + LANES <= n; p += LANES) {
         acc = v_fma(v_load(f + p), g, b0);
-        ok &= v_all_in(acc, lo, hi);
+        range = v_range_fold(range, acc);
         v_store(pool + p, acc);
     }
     if (p < n) {
         acc = v_fma(v_load_tail(f + p, n - p, (real)0), g, b0);
-        ok &= v_all_in(acc, lo, hi);
+        range = v_range_fold(range, acc);   /* the tail's fill lanes: 0 * g + beta */
         v_store_tail(pool + p, n - p, acc);
     }
-    return ok;
+    return v_range_ok(range);
 }
 
 /* Whether mix_rows takes the shared-lanes path for C channels (then it needs no packing). */

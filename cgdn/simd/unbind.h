@@ -22,11 +22,12 @@
 #undef v_rectify
 #undef v_rsqrt_est
 #undef v_rcp_est
-#undef v_all_in
+#undef vrange
+#undef v_range_init
+#undef v_range_fold
+#undef v_range_ok
 #undef REAL_BITS_MIN
 #undef REAL_BITS_MAX
-#undef REAL_MIN_NORMAL
-#undef REAL_MAX
 #undef gemm_block
 #undef gemm_rows
 #undef gemm_cols

@@ -10,7 +10,10 @@
  *   rsqrt_est, rcp_est estimates, refined by CGDN_F32_EST_STEPS Newton steps (0: the
  *                      kernels use exact sqrt and division instead)
  *   perm_make, permute lane permutation (if CGDN_F32_HAS_PERMUTE)
- *   all_in             whether every lane lies in [lo, hi] (NaN does not)
+ *   range_init, range_fold, range_ok
+ *                      a range check folded over many vectors: whether every lane
+ *                      seen is a positive, normal, finite number (the state type is
+ *                      cgdn_rf32; each ISA picks its cheapest independent operations)
  * and CGDN_ISA_NAME and CGDN_NREG, the number of vector registers.
  *
  * Intrinsics appear only in those headers: the kernel families (gemm.h, normalize.h,
@@ -18,6 +21,7 @@
 #ifndef CGDN_VEC_H
 #define CGDN_VEC_H
 
+#include <float.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

@@ -55,10 +55,17 @@ static inline cgdn_vf32 cgdn_f32_permute(cgdn_vf32 v, cgdn_pf32 idx) {
     return _mm256_permutevar8x32_ps(v, idx);
 }
 
-/* whether every lane lies in [lo, hi] (NaN does not) */
-static inline int cgdn_f32_all_in(cgdn_vf32 v, cgdn_vf32 lo, cgdn_vf32 hi) {
-    return _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps(v, lo, _CMP_GE_OQ),
-                                            _mm256_cmp_ps(v, hi, _CMP_LE_OQ))) == 0xFF;
+/* Range check over many vectors (see vec_avx512.h): the unsigned maximum of
+ * (bits - MIN) over the lanes folded in. */
+typedef __m256i cgdn_rf32;
+static inline cgdn_rf32 cgdn_f32_range_init(void) { return _mm256_setzero_si256(); }
+static inline cgdn_rf32 cgdn_f32_range_fold(cgdn_rf32 s, cgdn_vf32 v) {
+    return _mm256_max_epu32(s, _mm256_sub_epi32(_mm256_castps_si256(v),
+                                                _mm256_set1_epi32(0x00800000)));
+}
+static inline int cgdn_f32_range_ok(cgdn_rf32 s) {
+    const __m256i limit = _mm256_set1_epi32(0x7F7FFFFF - 0x00800000);
+    return _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_max_epu32(s, limit), limit)) == -1;
 }
 
 /* ---- float64 ---- */
@@ -101,7 +108,14 @@ static inline cgdn_pf64 cgdn_f64_perm_make(const int *lane) {
 static inline cgdn_vf64 cgdn_f64_permute(cgdn_vf64 v, cgdn_pf64 idx) {
     return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), idx));
 }
-static inline int cgdn_f64_all_in(cgdn_vf64 v, cgdn_vf64 lo, cgdn_vf64 hi) {
-    return _mm256_movemask_pd(_mm256_and_pd(_mm256_cmp_pd(v, lo, _CMP_GE_OQ),
-                                            _mm256_cmp_pd(v, hi, _CMP_LE_OQ))) == 0xF;
+/* AVX2 has no unsigned 64-bit maximum: the state is the AND of ordered comparisons
+ * (NaN fails them), all ones while every lane is in [DBL_MIN, DBL_MAX]. */
+typedef __m256d cgdn_rf64;
+static inline cgdn_rf64 cgdn_f64_range_init(void) {
+    return _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
 }
+static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {
+    return _mm256_and_pd(s, _mm256_and_pd(_mm256_cmp_pd(v, _mm256_set1_pd(DBL_MIN), _CMP_GE_OQ),
+                                          _mm256_cmp_pd(v, _mm256_set1_pd(DBL_MAX), _CMP_LE_OQ)));
+}
+static inline int cgdn_f64_range_ok(cgdn_rf64 s) { return _mm256_movemask_pd(s) == 0xF; }

@@ -55,9 +55,15 @@ static inline cgdn_vf32 cgdn_f32_permute(cgdn_vf32 v, cgdn_pf32 idx) {
     return vreinterpretq_f32_u8(vqtbl1q_u8(vreinterpretq_u8_f32(v), idx));
 }
 
-/* whether every lane lies in [lo, hi] (NaN does not) */
-static inline int cgdn_f32_all_in(cgdn_vf32 v, cgdn_vf32 lo, cgdn_vf32 hi) {
-    return vminvq_u32(vandq_u32(vcgeq_f32(v, lo), vcleq_f32(v, hi))) != 0;
+/* Range check over many vectors (see vec_avx512.h): the unsigned maximum of
+ * (bits - MIN) over the lanes folded in. */
+typedef uint32x4_t cgdn_rf32;
+static inline cgdn_rf32 cgdn_f32_range_init(void) { return vdupq_n_u32(0); }
+static inline cgdn_rf32 cgdn_f32_range_fold(cgdn_rf32 s, cgdn_vf32 v) {
+    return vmaxq_u32(s, vsubq_u32(vreinterpretq_u32_f32(v), vdupq_n_u32(0x00800000u)));
+}
+static inline int cgdn_f32_range_ok(cgdn_rf32 s) {
+    return vmaxvq_u32(s) <= 0x7F7FFFFFu - 0x00800000u;
 }
 
 /* ---- float64 ---- */
@@ -103,7 +109,13 @@ static inline cgdn_pf64 cgdn_f64_perm_make(const int *lane) {
 static inline cgdn_vf64 cgdn_f64_permute(cgdn_vf64 v, cgdn_pf64 idx) {
     return vreinterpretq_f64_u8(vqtbl1q_u8(vreinterpretq_u8_f64(v), idx));
 }
-static inline int cgdn_f64_all_in(cgdn_vf64 v, cgdn_vf64 lo, cgdn_vf64 hi) {
-    uint64x2_t ok = vandq_u64(vcgeq_f64(v, lo), vcleq_f64(v, hi));
-    return (vgetq_lane_u64(ok, 0) & vgetq_lane_u64(ok, 1)) != 0;
+/* NEON has no 64-bit maximum: the state is the AND of ordered comparisons (NaN fails). */
+typedef uint64x2_t cgdn_rf64;
+static inline cgdn_rf64 cgdn_f64_range_init(void) { return vdupq_n_u64(~(uint64_t)0); }
+static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {
+    return vandq_u64(s, vandq_u64(vcgeq_f64(v, vdupq_n_f64(DBL_MIN)),
+                                  vcleq_f64(v, vdupq_n_f64(DBL_MAX))));
+}
+static inline int cgdn_f64_range_ok(cgdn_rf64 s) {
+    return (vgetq_lane_u64(s, 0) & vgetq_lane_u64(s, 1)) != 0;
 }

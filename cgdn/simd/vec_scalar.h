@@ -29,9 +29,13 @@ static inline cgdn_vf32 cgdn_f32_div(cgdn_vf32 a, cgdn_vf32 b) { return a / b; }
 static inline cgdn_vf32 cgdn_f32_sqrt(cgdn_vf32 a) { return sqrtf(a); }
 static inline cgdn_vf32 cgdn_f32_rectify(cgdn_vf32 v) { return v < 0 ? 0.0f : v; }
 
-static inline int cgdn_f32_all_in(cgdn_vf32 v, cgdn_vf32 lo, cgdn_vf32 hi) {
-    return v >= lo && v <= hi;
+/* range check over many values: whether all lie in [FLT_MIN, FLT_MAX] (NaN does not) */
+typedef int cgdn_rf32;
+static inline cgdn_rf32 cgdn_f32_range_init(void) { return 1; }
+static inline cgdn_rf32 cgdn_f32_range_fold(cgdn_rf32 s, cgdn_vf32 v) {
+    return s & (v >= FLT_MIN && v <= FLT_MAX);
 }
+static inline int cgdn_f32_range_ok(cgdn_rf32 s) { return s; }
 
 /* ---- float64 ---- */
 typedef double cgdn_vf64;
@@ -55,6 +59,9 @@ static inline cgdn_vf64 cgdn_f64_add(cgdn_vf64 a, cgdn_vf64 b) { return a + b; }
 static inline cgdn_vf64 cgdn_f64_div(cgdn_vf64 a, cgdn_vf64 b) { return a / b; }
 static inline cgdn_vf64 cgdn_f64_sqrt(cgdn_vf64 a) { return sqrt(a); }
 static inline cgdn_vf64 cgdn_f64_rectify(cgdn_vf64 v) { return v < 0 ? 0.0 : v; }
-static inline int cgdn_f64_all_in(cgdn_vf64 v, cgdn_vf64 lo, cgdn_vf64 hi) {
-    return v >= lo && v <= hi;
+typedef int cgdn_rf64;
+static inline cgdn_rf64 cgdn_f64_range_init(void) { return 1; }
+static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {
+    return s & (v >= DBL_MIN && v <= DBL_MAX);
 }
+static inline int cgdn_f64_range_ok(cgdn_rf64 s) { return s; }

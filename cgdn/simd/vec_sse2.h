@@ -41,10 +41,16 @@ static inline cgdn_vf32 cgdn_f32_rectify(cgdn_vf32 v) { return _mm_max_ps(_mm_se
 static inline cgdn_vf32 cgdn_f32_rsqrt_est(cgdn_vf32 a) { return _mm_rsqrt_ps(a); }
 static inline cgdn_vf32 cgdn_f32_rcp_est(cgdn_vf32 a) { return _mm_rcp_ps(a); }
 
-/* whether every lane lies in [lo, hi] (NaN does not: the comparisons are ordered) */
-static inline int cgdn_f32_all_in(cgdn_vf32 v, cgdn_vf32 lo, cgdn_vf32 hi) {
-    return _mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(v, lo), _mm_cmple_ps(v, hi))) == 0xF;
+/* Range check over many vectors: whether every lane folded in lies in [FLT_MIN,
+ * FLT_MAX] (NaN does not: the comparisons are ordered). SSE2 has no unsigned 32-bit
+ * maximum, so the state is the AND of the comparisons' masks. */
+typedef __m128 cgdn_rf32;
+static inline cgdn_rf32 cgdn_f32_range_init(void) { return _mm_castsi128_ps(_mm_set1_epi32(-1)); }
+static inline cgdn_rf32 cgdn_f32_range_fold(cgdn_rf32 s, cgdn_vf32 v) {
+    return _mm_and_ps(s, _mm_and_ps(_mm_cmpge_ps(v, _mm_set1_ps(FLT_MIN)),
+                                    _mm_cmple_ps(v, _mm_set1_ps(FLT_MAX))));
 }
+static inline int cgdn_f32_range_ok(cgdn_rf32 s) { return _mm_movemask_ps(s) == 0xF; }
 
 /* ---- float64 ---- */
 typedef __m128d cgdn_vf64;
@@ -76,6 +82,10 @@ static inline cgdn_vf64 cgdn_f64_add(cgdn_vf64 a, cgdn_vf64 b) { return _mm_add_
 static inline cgdn_vf64 cgdn_f64_div(cgdn_vf64 a, cgdn_vf64 b) { return _mm_div_pd(a, b); }
 static inline cgdn_vf64 cgdn_f64_sqrt(cgdn_vf64 a) { return _mm_sqrt_pd(a); }
 static inline cgdn_vf64 cgdn_f64_rectify(cgdn_vf64 v) { return _mm_max_pd(_mm_setzero_pd(), v); }
-static inline int cgdn_f64_all_in(cgdn_vf64 v, cgdn_vf64 lo, cgdn_vf64 hi) {
-    return _mm_movemask_pd(_mm_and_pd(_mm_cmpge_pd(v, lo), _mm_cmple_pd(v, hi))) == 0x3;
+typedef __m128d cgdn_rf64;                 /* as cgdn_rf32 */
+static inline cgdn_rf64 cgdn_f64_range_init(void) { return _mm_castsi128_pd(_mm_set1_epi32(-1)); }
+static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {
+    return _mm_and_pd(s, _mm_and_pd(_mm_cmpge_pd(v, _mm_set1_pd(DBL_MIN)),
+                                    _mm_cmple_pd(v, _mm_set1_pd(DBL_MAX))));
 }
+static inline int cgdn_f64_range_ok(cgdn_rf64 s) { return _mm_movemask_pd(s) == 0x3; }
