@@ -9,6 +9,8 @@ import numbers
 
 import numpy as np
 
+from cgdn import _kernels
+
 DATA_FORMATS = ("channels_last", "channels_first")
 
 # dtype of the input -> dtype the kernels compute in
@@ -125,11 +127,11 @@ def check_parameter(name, value, shape, dtype):
             with np.errstate(over="ignore", invalid="ignore"):
                 arr = arr.astype(dtype)
         arr = np.ascontiguousarray(arr)
-    # one pass each for min and max: NaN fails both comparisons, inf fails the second
-    if arr.size and not (arr.min() >= 0 and arr.max() < np.inf):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite (in {dtype}), got non-finite values")
-        raise ValueError(f"{name} must be non-negative, got a minimum of {arr.min()!r}")
+    status = _kernels.parameter_status(arr.reshape(-1)) if arr.size else 0
+    if status == 1:
+        raise ValueError(f"{name} must be finite (in {dtype}), got non-finite values")
+    if status == 2:
+        raise ValueError(f"{name} must be non-negative, got a minimum of {arr.min()!s}")
     return arr
 
 

@@ -65,6 +65,9 @@ def test_zero_channels(shape, data_format):
     ("beta", -np.ones(4), ValueError, "beta must be non-negative"),
     ("beta", np.array([1, 1, np.nan, 1]), ValueError, "beta must be finite"),
     ("beta", np.array([1, 1, np.inf, 1]), ValueError, "beta must be finite"),
+    # a non-finite value is reported even after a negative one
+    ("beta", np.array([-1, 1, np.nan, 1]), ValueError, "beta must be finite"),
+    ("beta", np.array([1, 1, 1, -1e-30]), ValueError, r"non-negative, got a minimum of -1e-30"),
     ("beta", np.ones(4, complex), TypeError, "beta must hold real numbers"),
     ("beta", np.ones(4, bool), TypeError, "beta must hold real numbers"),
     ("beta", [1, 1, "a", 1], TypeError, "beta must hold real numbers"),
