@@ -4,24 +4,34 @@ from cgdn._gdn import apply_gdn, gdn
 from cgdn._config import show_config
 from cgdn.params import (
     AUTO_REUSE,
+    GDN,
     ParameterStore,
     export_compressai,
+    from_compressai,
+    from_tfc,
     get_default_store,
     import_compressai,
     import_tf_variables,
+    load_layers,
+    save_layers,
     variable_scope,
 )
 
 __all__ = [
     "AUTO_REUSE",
+    "GDN",
     "ParameterStore",
     "__version__",
     "apply_gdn",
     "export_compressai",
+    "from_compressai",
+    "from_tfc",
     "gdn",
     "get_default_store",
     "import_compressai",
     "import_tf_variables",
+    "load_layers",
+    "save_layers",
     "show_config",
     "variable_scope",
 ]

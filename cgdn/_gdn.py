@@ -1,9 +1,11 @@
 """Public GDN entry points: validation, dtype and layout dispatch, ``out=``, threads."""
 import numpy as np
 
-from cgdn import params
 from cgdn import _isa
 from cgdn._careful import rescue_tiles
+from cgdn._reparam import ALPHA, EPSILON, reparam_value, trained_exponents
+from cgdn._scopes import check_reuse, check_scope_name, resolve_layer
+from cgdn._store import check_store
 from cgdn._threads import effective_num_threads
 from cgdn._validation import (
     as_input_array,
@@ -332,20 +334,26 @@ def gdn(inputs, inverse=False, beta_min=1e-6, gamma_init=0.1, reparam_offset=2**
             f"{type(activity_regularizer).__name__}"
         )
     if name is not None:
-        params._check_scope_name(name, "name")
-    reuse = params.check_reuse(reuse)
-    store = params.check_store(store, needs_losses=activity_regularizer is not None)
+        check_scope_name(name, "name")
+    reuse = check_reuse(reuse)
+    store = check_store(store, needs_losses=activity_regularizer is not None)
     out = check_out(out, x.shape, x.dtype)
     num_threads = effective_num_threads(num_threads)
 
     with store.lock():
-        scope, raw_beta, raw_gamma, created = params.resolve_layer(
+        scope, raw_beta, raw_gamma, created = resolve_layer(
             store, name, reuse, n_channels, dtype, gamma_init=gamma_init,
             reparam_offset=reparam_offset, trainable=trainable,
+            shape_hint=(x.shape, data_format),
         )
+        trained = {leaf: store[f"{scope}/{leaf}"] for leaf in (ALPHA, EPSILON)
+                   if f"{scope}/{leaf}" in store}
     try:
-        beta = params.reparam_value(raw_beta, beta_min, reparam_offset, dtype)
-        gamma = params.reparam_value(raw_gamma, 0.0, reparam_offset, dtype)
+        trained_alpha, trained_epsilon = trained_exponents(trained, reparam_offset)
+        alpha = alpha if trained_alpha is None else trained_alpha
+        epsilon = epsilon if trained_epsilon is None else trained_epsilon
+        beta = reparam_value(raw_beta, beta_min, reparam_offset, dtype)
+        gamma = reparam_value(raw_gamma, 0.0, reparam_offset, dtype)
         outputs = normalize(  # reparam_value returns fresh C-contiguous arrays
             x, beta, gamma, inverse=inverse,
             rectify=rectify, alpha=alpha, epsilon=epsilon, data_format=data_format,

@@ -35,10 +35,7 @@ def as_input_array(inputs, *, min_rank, name="inputs"):
             f"{name} must not be a masked array (the mask would be ignored); "
             f"use {name}.filled(value) or {name}.data explicitly"
         )
-    try:
-        x = np.asarray(inputs)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
+    x = inputs if type(inputs) is np.ndarray else _view_foreign(inputs, name)
     if x.dtype not in _COMPUTE_DTYPES:
         hint = (
             "; convert with .astype(np.float32) or .astype(np.float64)"
@@ -53,6 +50,29 @@ def as_input_array(inputs, *, min_rank, name="inputs"):
             f"{name} must have at least {min_rank} dimensions, got shape {x.shape}"
         )
     return x
+
+
+def _view_foreign(inputs, name):
+    """An ndarray view of an array-like: the buffer protocol, ``__array__`` or
+    ``__array_interface__``, else DLPack (``__dlpack__``, CPU only). A torch tensor that
+    requires grad is detached first (its values are used; no graph is recorded)."""
+    if getattr(inputs, "requires_grad", False) and callable(getattr(inputs, "detach", None)):
+        inputs = inputs.detach()
+    if (hasattr(inputs, "__dlpack__") and not hasattr(inputs, "__array__")
+            and not hasattr(inputs, "__array_interface__")):
+        try:
+            return np.from_dlpack(inputs)
+        except (TypeError, ValueError, BufferError, RuntimeError) as exc:
+            raise TypeError(
+                f"{name} could not be viewed through DLPack (NumPy reads CPU memory "
+                f"only): {exc}"
+            ) from None
+    try:
+        return np.asarray(inputs)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
+    except RuntimeError as exc:   # e.g. torch: a tensor on a GPU
+        raise TypeError(f"{name} could not be read as a NumPy array: {exc}") from None
 
 
 def compute_dtype(dtype):

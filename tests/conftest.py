@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+import cgdn
 from cgdn import _isa
 from cgdn._reference import reference_gdn  # noqa: F401  (re-exported for tests)
 
@@ -31,6 +32,16 @@ ATOL = {np.float16: 2e-3, np.float32: 1e-6, np.float64: 1e-10}
 def assert_close(actual, expected, dtype):
     dtype = np.dtype(dtype).type
     np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+@pytest.fixture
+def store():
+    """A store with two layers: 'a' (3 channels, float32) and 'b' (5, float64, not
+    trainable)."""
+    s = cgdn.ParameterStore()
+    cgdn.gdn(np.ones((1, 2, 2, 3), np.float32), name="a", store=s)
+    cgdn.gdn(np.ones((1, 2, 2, 5)), name="b", trainable=False, store=s)
+    return s
 
 
 @pytest.fixture
