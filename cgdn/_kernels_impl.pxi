@@ -21,7 +21,8 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.float cimport DBL_MAX, DBL_MIN, FLT_MAX, FLT_MIN
-from libc.math cimport pow, powf
+from libc.math cimport fabs, fabsf, pow, powf
+from libc.string cimport memcpy
 
 from cgdn._openmp cimport CGDN_OPENMP_ENABLED, omp_get_max_threads
 from cgdn cimport _simd
@@ -110,7 +111,11 @@ cdef inline floating _rectified(floating v, bint rectify) noexcept nogil:
 
 
 cdef inline floating _abs(floating v) noexcept nogil:
-    return -v if v < 0 else v
+    # the sign bit cleared (-0 -> +0), as the vector kernels' abs
+    if floating is float:
+        return fabsf(v)
+    else:
+        return fabs(v)
 
 
 cdef inline bint _out_of_range(floating n) noexcept nogil:
@@ -203,6 +208,7 @@ cdef struct Tile:
     const void* mixer     # channels_last: gamma packed in panels (_simd.rows_pack);
                           # channels_first: gamma transposed, (C, C)
     Py_ssize_t n_ch
+    bint fused            # channels_last: whole pixels per vector, one pass per tile
 
 
 cdef bint _gdn_tile_channels_last(
@@ -215,6 +221,17 @@ cdef bint _gdn_tile_channels_last(
     """Return True (and write nothing) if ``check`` and a pixel needs the careful path."""
     cdef Py_ssize_t r, n_ch = tl.n_ch
     cdef bint in_range
+    cdef floating* dst
+    if check and tl.fused and s.fast_mode >= 0 and s.pool_mode != POOL_POW:
+        # one pass, in registers; in place it writes to scratch first (its whole-vector
+        # stores run ahead of the inputs still to read). A pool out of range sends the
+        # tile through the three passes below, which check every pixel.
+        dst = f if out == x else out
+        if _simd.fused_rows(x, dst, <const floating*> tl.gamma, <const floating*> tl.beta,
+                            n_rows, n_ch, s.fast_mode, s.rectify, s.pool_mode == POOL_ABS):
+            if dst != out:
+                memcpy(out, dst, n_rows * n_ch * sizeof(floating))
+            return False
     _pool_input(x, f, n_rows * n_ch, s)
     # the mix checks the range of what it computes on the fly; only a doubt costs a pass
     in_range = _simd.mix_rows(f, <const floating*> tl.mixer, <const floating*> tl.gamma,
@@ -295,6 +312,7 @@ cdef Tile _make_tile(const floating[::1] beta, const floating[:, ::1] gamma,
     tl.gamma = &gamma[0, 0]
     tl.mixer = &mixer[0]
     tl.n_ch = beta.shape[0]
+    tl.fused = _simd.mix_rows_shared(<floating> 0, tl.n_ch)
     return tl
 
 

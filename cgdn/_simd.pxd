@@ -18,6 +18,11 @@ cdef extern from "simd/kernels.h" nogil:
                            const float* beta, float* pool, Py_ssize_t n, Py_ssize_t n_ch)
     bint cgdn_mix_rows_f64(const double* f, const double* packed, const double* gamma,
                            const double* beta, double* pool, Py_ssize_t n, Py_ssize_t n_ch)
+    bint cgdn_fused_rows_f32(const float* x, float* y, const float* gamma, const float* beta,
+                             Py_ssize_t n, Py_ssize_t n_ch, int mode, int rectify, int pool_abs)
+    bint cgdn_fused_rows_f64(const double* x, double* y, const double* gamma,
+                             const double* beta, Py_ssize_t n, Py_ssize_t n_ch, int mode,
+                             int rectify, int pool_abs)
     Py_ssize_t cgdn_slab_stride_f32(Py_ssize_t n)
     Py_ssize_t cgdn_slab_stride_f64(Py_ssize_t n)
     bint cgdn_mix_slab_f32(const float* f, const float* gamma_t, const float* beta,
@@ -55,6 +60,25 @@ cdef inline bint mix_rows(const floating* f, const floating* packed, const float
         return cgdn_mix_rows_f32(f, packed, gamma, beta, pool, n, n_ch)
     else:
         return cgdn_mix_rows_f64(f, packed, gamma, beta, pool, n, n_ch)
+
+
+cdef inline bint mix_rows_shared(floating dtype_tag, Py_ssize_t n_ch) noexcept nogil:
+    # whether mix_rows holds whole pixels in one vector for n_ch channels (then fused_rows
+    # can do the whole tile in one pass)
+    if floating is float:
+        return cgdn_mix_rows_shared_f32(n_ch)
+    else:
+        return cgdn_mix_rows_shared_f64(n_ch)
+
+
+cdef inline bint fused_rows(const floating* x, floating* y, const floating* gamma,
+                            const floating* beta, Py_ssize_t n, Py_ssize_t n_ch, int mode,
+                            bint rectify, bint pool_abs) noexcept nogil:
+    # True: y holds the GDN of x; False: a pool was out of range, y holds garbage
+    if floating is float:
+        return cgdn_fused_rows_f32(x, y, gamma, beta, n, n_ch, mode, rectify, pool_abs)
+    else:
+        return cgdn_fused_rows_f64(x, y, gamma, beta, n, n_ch, mode, rectify, pool_abs)
 
 
 cdef inline Py_ssize_t slab_stride(floating dtype_tag, Py_ssize_t n) noexcept nogil:

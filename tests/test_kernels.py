@@ -166,3 +166,61 @@ def test_variants_report_their_register_blocking():
     for isa, k in KERNELS.items():
         assert k.MAX_PANEL_VECTORS == (4 if k.VECTOR_REGISTERS >= 32 else 3)
         assert k.LANES["float32"] == 2 * k.LANES["float64"]
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
+@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 7, 8])
+def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, isa, dtype, spec,
+                                                           n_channels):
+    # The fast pass runs few-channel tiles in one pass (f(x), mix, check, normalization
+    # in registers); rescue_tile runs the same tile through the three passes. Every mode
+    # of the one-pass kernel, tails of every length, in place and not: same bits.
+    k = KERNELS[isa]
+    tile = 37
+    for alpha, epsilon, inverse, rectify in [(2.0, 0.5, False, False), (2.0, 0.5, True, True),
+                                             (1.0, 1.0, False, True), (1.0, 1.0, True, False),
+                                             (2.0, 1.0, False, False), (1.0, 0.5, True, True)]:
+        n = int(rng.integers(1, 200))
+        x = (rng.standard_normal((n, n_channels)) * 3).astype(dtype)
+        x[0, 0] = -0.0
+        beta = rng.uniform(0.1, 1.5, n_channels).astype(dtype)
+        gamma = rng.uniform(0, 0.5, (n_channels, n_channels)).astype(dtype)
+        n_tiles = -(-n // tile)
+        one_pass = np.empty_like(x)
+        in_place = x.copy()
+        for dest in (one_pass, in_place):
+            src = x if dest is one_pass else in_place
+            flags = np.zeros(n_tiles, np.uint8)
+            assert k.gdn_channels_last[spec](src, beta, gamma, dest,
+                                             _scratch(k, 1, tile, n_channels, dtype), flags,
+                                             tile, alpha, epsilon, inverse, rectify, 1) == 0
+        three_pass = np.full_like(x, np.nan)
+        for t in range(n_tiles):
+            bad = np.zeros(tile, np.uint8)
+            k.rescue_tile[spec](x[None], beta, gamma, three_pass[None], bad, True, t, tile,
+                                alpha, epsilon, inverse, rectify)
+            assert not bad.any()
+        np.testing.assert_array_equal(one_pass, three_pass)
+        np.testing.assert_array_equal(in_place, three_pass)
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+def test_one_pass_tiles_fall_back_on_out_of_range_pools(rng, isa):
+    # a pixel whose pool overflows sends its tile through the checking passes; in place,
+    # the inputs of that tile must be intact for them
+    k = KERNELS[isa]
+    x = rng.standard_normal((100, 3)).astype(np.float32)
+    x[50] = [1e30, 1.0, 2.0]
+    beta, gamma = np.ones(3, np.float32), np.full((3, 3), 0.1, np.float32)
+    for src, dest in ((x.copy(), None), (x.copy(), "in place")):
+        out = src if dest else np.empty_like(src)
+        flags = np.zeros(4, np.uint8)
+        assert k.gdn_channels_last["float"](src, beta, gamma, out,
+                                            _scratch(k, 1, 32, 3, np.float32), flags, 32,
+                                            2.0, 0.5, False, False, 1) == 1
+        assert flags.tolist() == [0, 1, 0, 0]
+        np.testing.assert_array_equal(src[32:64], x[32:64])   # the flagged tile: untouched
+        assert_close(np.delete(out, np.s_[32:64], axis=0),
+                     reference_gdn(np.delete(x, np.s_[32:64], axis=0), beta, gamma),
+                     np.float32)

@@ -22,6 +22,7 @@
 #define v_div cgdn_f64_div
 #define v_sqrt cgdn_f64_sqrt
 #define v_rectify cgdn_f64_rectify
+#define v_abs cgdn_f64_abs
 #define v_rsqrt_est cgdn_f64_rsqrt_est
 #define v_rcp_est cgdn_f64_rcp_est
 #define vrange cgdn_rf64
@@ -40,6 +41,16 @@
 #define rows_pack cgdn_rows_pack_f64
 #define mix_rows_blocked cgdn_mix_rows_blocked_f64
 #define mix_rows_shared_body cgdn_mix_rows_shared_body_f64
+#define shared_setup cgdn_shared_setup_f64
+#define shared_pool cgdn_shared_pool_f64
+#define fused_input cgdn_fused_input_f64
+#define fused_pool_input cgdn_fused_pool_input_f64
+#define fused_load cgdn_fused_load_f64
+#define fused_store cgdn_fused_store_f64
+#define fused_single cgdn_fused_single_f64
+#define fused_shared cgdn_fused_shared_f64
+#define fused_mode cgdn_fused_mode_f64
+#define fused_rows cgdn_fused_rows_f64
 #define mix_rows_single cgdn_mix_rows_single_f64
 #define mix_rows_shared cgdn_mix_rows_shared_f64
 #define mix_rows cgdn_mix_rows_f64

@@ -158,20 +158,17 @@ static int mix_rows_blocked(const real *f, const real *packed, const real *beta,
 #if HAS_PERMUTE
 /* Few channels (2 C <= LANES): one vector holds m = LANES / C whole pixels. For each
  * input channel j a permutation spreads f[p, j] over pixel p's lanes, and one FMA with
- * gamma[j, :] tiled m times adds its terms for all m pixels. Needs f readable LANES
- * elements past each group (the caller's padding) and spills like mix_rows_blocked. */
-CGDN_INLINE int mix_rows_shared_body(const real *f, const real *gamma, const real *beta,
-                                     real *pool, ptrdiff_t n, const int C) {
+ * gamma[j, :] tiled m times adds its terms for all m pixels. shared_setup makes the
+ * permutations, the tiled gamma rows and the tiled beta (lanes past m C start from 1 and
+ * get zero terms: they pass the range check); shared_pool mixes one vector of f. */
+CGDN_INLINE void shared_setup(const real *gamma, const real *beta, const int C,
+                              vperm *idx, vec *g, vec *b0) {
     const int m = LANES / C, used = m * C;
-    vperm idx[LANES / 2 > 0 ? LANES / 2 : 1];
-    vec g[LANES / 2 > 0 ? LANES / 2 : 1], b0, acc, v;
-    vrange range = v_range_init();
     int lane[LANES];
     real t[LANES];
-    ptrdiff_t p;
     int l, j;
-    for (l = 0; l < LANES; l++) t[l] = l < used ? beta[l % C] : (real)1;   /* see gemm_block */
-    b0 = v_load(t);
+    for (l = 0; l < LANES; l++) t[l] = l < used ? beta[l % C] : (real)1;
+    *b0 = v_load(t);
     for (j = 0; j < C; j++) {
         for (l = 0; l < LANES; l++) {
             lane[l] = l < used ? (l / C) * C + j : 0;
@@ -180,10 +177,27 @@ CGDN_INLINE int mix_rows_shared_body(const real *f, const real *gamma, const rea
         idx[j] = v_perm_make(lane);
         g[j] = v_load(t);
     }
+}
+
+CGDN_INLINE vec shared_pool(vec f, const vperm *idx, const vec *g, vec b0, const int C) {
+    vec acc = b0;
+    int j;
+    for (j = 0; j < C; j++) acc = v_fma(v_permute(f, idx[j]), g[j], acc);
+    return acc;
+}
+
+/* Needs f readable LANES elements past each group (the caller's padding) and spills
+ * like mix_rows_blocked. */
+CGDN_INLINE int mix_rows_shared_body(const real *f, const real *gamma, const real *beta,
+                                     real *pool, ptrdiff_t n, const int C) {
+    const int m = LANES / C;
+    vperm idx[LANES / 2 > 0 ? LANES / 2 : 1];
+    vec g[LANES / 2 > 0 ? LANES / 2 : 1], b0, acc;
+    vrange range = v_range_init();
+    ptrdiff_t p;
+    shared_setup(gamma, beta, C, idx, g, &b0);
     for (p = 0; p < n; p += m) {
-        v = v_load(f + p * C);
-        acc = b0;
-        for (j = 0; j < C; j++) acc = v_fma(v_permute(v, idx[j]), g[j], acc);
+        acc = shared_pool(v_load(f + p * C), idx, g, b0, C);
         range = v_range_fold(range, acc);
         v_store(pool + p * C, acc);
     }

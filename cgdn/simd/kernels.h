@@ -12,12 +12,14 @@
 #include "bind_f32.h"
 #include "gemm.h"
 #include "normalize.h"
+#include "fused.h"
 #include "range.h"
 #include "unbind.h"
 
 #include "bind_f64.h"
 #include "gemm.h"
 #include "normalize.h"
+#include "fused.h"
 #include "range.h"
 #include "unbind.h"
 

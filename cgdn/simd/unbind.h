@@ -20,6 +20,7 @@
 #undef v_div
 #undef v_sqrt
 #undef v_rectify
+#undef v_abs
 #undef v_rsqrt_est
 #undef v_rcp_est
 #undef vrange
@@ -36,6 +37,16 @@
 #undef rows_pack
 #undef mix_rows_blocked
 #undef mix_rows_shared_body
+#undef shared_setup
+#undef shared_pool
+#undef fused_input
+#undef fused_pool_input
+#undef fused_load
+#undef fused_store
+#undef fused_single
+#undef fused_shared
+#undef fused_mode
+#undef fused_rows
 #undef mix_rows_single
 #undef mix_rows_shared
 #undef mix_rows

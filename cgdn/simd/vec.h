@@ -6,7 +6,8 @@
  *   load, store        unaligned full vectors
  *   load_tail          the first n lanes (0 < n <= LANES), the others set to `fill`
  *   store_tail         the first n lanes only
- *   set1, fma (a*b+c), fnma (c-a*b), mul, add, div, sqrt, rectify (v < 0 -> +0)
+ *   set1, fma (a*b+c), fnma (c-a*b), mul, add, div, sqrt, rectify (v < 0 -> +0),
+ *                      abs (sign bit cleared)
  *   rsqrt_est, rcp_est estimates, refined by CGDN_F32_EST_STEPS Newton steps (0: the
  *                      kernels use exact sqrt and division instead)
  *   perm_make, permute lane permutation (if CGDN_F32_HAS_PERMUTE)

@@ -46,6 +46,10 @@ static inline cgdn_vf32 cgdn_f32_sqrt(cgdn_vf32 a) { return _mm256_sqrt_ps(a); }
 static inline cgdn_vf32 cgdn_f32_rectify(cgdn_vf32 v) {
     return _mm256_max_ps(_mm256_setzero_ps(), v);
 }
+/* |v|: the sign bit cleared (-0 -> +0; NaN stays NaN) */
+static inline cgdn_vf32 cgdn_f32_abs(cgdn_vf32 v) {
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+}
 static inline cgdn_vf32 cgdn_f32_rsqrt_est(cgdn_vf32 a) { return _mm256_rsqrt_ps(a); }
 static inline cgdn_vf32 cgdn_f32_rcp_est(cgdn_vf32 a) { return _mm256_rcp_ps(a); }
 static inline cgdn_pf32 cgdn_f32_perm_make(const int *lane) {
@@ -99,6 +103,9 @@ static inline cgdn_vf64 cgdn_f64_sqrt(cgdn_vf64 a) { return _mm256_sqrt_pd(a); }
  * second operand when either is NaN or both are zero) */
 static inline cgdn_vf64 cgdn_f64_rectify(cgdn_vf64 v) {
     return _mm256_max_pd(_mm256_setzero_pd(), v);
+}
+static inline cgdn_vf64 cgdn_f64_abs(cgdn_vf64 v) {
+    return _mm256_andnot_pd(_mm256_set1_pd(-0.0), v);
 }
 /* A double lane k is the float lanes 2k, 2k+1. */
 static inline cgdn_pf64 cgdn_f64_perm_make(const int *lane) {

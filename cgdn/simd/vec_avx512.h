@@ -39,6 +39,8 @@ static inline cgdn_vf32 cgdn_f32_sqrt(cgdn_vf32 a) { return _mm512_sqrt_ps(a); }
 static inline cgdn_vf32 cgdn_f32_rectify(cgdn_vf32 v) {
     return _mm512_max_ps(_mm512_setzero_ps(), v);
 }
+/* |v|: the sign bit cleared (-0 -> +0; NaN stays NaN) */
+static inline cgdn_vf32 cgdn_f32_abs(cgdn_vf32 v) { return _mm512_abs_ps(v); }
 static inline cgdn_vf32 cgdn_f32_rsqrt_est(cgdn_vf32 a) { return _mm512_rsqrt14_ps(a); }
 static inline cgdn_vf32 cgdn_f32_rcp_est(cgdn_vf32 a) { return _mm512_rcp14_ps(a); }
 static inline cgdn_pf32 cgdn_f32_perm_make(const int *lane) {
@@ -95,6 +97,7 @@ static inline cgdn_vf64 cgdn_f64_sqrt(cgdn_vf64 a) { return _mm512_sqrt_pd(a); }
 static inline cgdn_vf64 cgdn_f64_rectify(cgdn_vf64 v) {
     return _mm512_max_pd(_mm512_setzero_pd(), v);
 }
+static inline cgdn_vf64 cgdn_f64_abs(cgdn_vf64 v) { return _mm512_abs_pd(v); }
 static inline cgdn_pf64 cgdn_f64_perm_make(const int *lane) {
     return _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)lane));
 }

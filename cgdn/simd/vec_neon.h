@@ -42,6 +42,8 @@ static inline cgdn_vf32 cgdn_f32_sqrt(cgdn_vf32 a) { return vsqrtq_f32(a); }
 static inline cgdn_vf32 cgdn_f32_rectify(cgdn_vf32 v) {
     return vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), vdupq_n_f32(0.0f), v);
 }
+/* |v|: the sign bit cleared (-0 -> +0; NaN stays NaN) */
+static inline cgdn_vf32 cgdn_f32_abs(cgdn_vf32 v) { return vabsq_f32(v); }
 static inline cgdn_vf32 cgdn_f32_rsqrt_est(cgdn_vf32 a) { return vrsqrteq_f32(a); }
 static inline cgdn_vf32 cgdn_f32_rcp_est(cgdn_vf32 a) { return vrecpeq_f32(a); }
 static inline cgdn_pf32 cgdn_f32_perm_make(const int *lane) {
@@ -99,6 +101,7 @@ static inline cgdn_vf64 cgdn_f64_sqrt(cgdn_vf64 a) { return vsqrtq_f64(a); }
 static inline cgdn_vf64 cgdn_f64_rectify(cgdn_vf64 v) {
     return vbslq_f64(vcltq_f64(v, vdupq_n_f64(0.0)), vdupq_n_f64(0.0), v);
 }
+static inline cgdn_vf64 cgdn_f64_abs(cgdn_vf64 v) { return vabsq_f64(v); }
 static inline cgdn_pf64 cgdn_f64_perm_make(const int *lane) {
     uint8_t b[16];
     int k, q;

@@ -28,6 +28,7 @@ static inline cgdn_vf32 cgdn_f32_add(cgdn_vf32 a, cgdn_vf32 b) { return a + b; }
 static inline cgdn_vf32 cgdn_f32_div(cgdn_vf32 a, cgdn_vf32 b) { return a / b; }
 static inline cgdn_vf32 cgdn_f32_sqrt(cgdn_vf32 a) { return sqrtf(a); }
 static inline cgdn_vf32 cgdn_f32_rectify(cgdn_vf32 v) { return v < 0 ? 0.0f : v; }
+static inline cgdn_vf32 cgdn_f32_abs(cgdn_vf32 v) { return fabsf(v); }
 
 /* range check over many values: whether all lie in [FLT_MIN, FLT_MAX] (NaN does not) */
 typedef int cgdn_rf32;
@@ -59,6 +60,7 @@ static inline cgdn_vf64 cgdn_f64_add(cgdn_vf64 a, cgdn_vf64 b) { return a + b; }
 static inline cgdn_vf64 cgdn_f64_div(cgdn_vf64 a, cgdn_vf64 b) { return a / b; }
 static inline cgdn_vf64 cgdn_f64_sqrt(cgdn_vf64 a) { return sqrt(a); }
 static inline cgdn_vf64 cgdn_f64_rectify(cgdn_vf64 v) { return v < 0 ? 0.0 : v; }
+static inline cgdn_vf64 cgdn_f64_abs(cgdn_vf64 v) { return fabs(v); }
 typedef int cgdn_rf64;
 static inline cgdn_rf64 cgdn_f64_range_init(void) { return 1; }
 static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {

@@ -38,6 +38,8 @@ static inline cgdn_vf32 cgdn_f32_div(cgdn_vf32 a, cgdn_vf32 b) { return _mm_div_
 static inline cgdn_vf32 cgdn_f32_sqrt(cgdn_vf32 a) { return _mm_sqrt_ps(a); }
 /* v < 0 becomes +0; NaN and -0 are kept (maxps returns its second operand then) */
 static inline cgdn_vf32 cgdn_f32_rectify(cgdn_vf32 v) { return _mm_max_ps(_mm_setzero_ps(), v); }
+/* |v|: the sign bit cleared (-0 -> +0; NaN stays NaN) */
+static inline cgdn_vf32 cgdn_f32_abs(cgdn_vf32 v) { return _mm_andnot_ps(_mm_set1_ps(-0.0f), v); }
 static inline cgdn_vf32 cgdn_f32_rsqrt_est(cgdn_vf32 a) { return _mm_rsqrt_ps(a); }
 static inline cgdn_vf32 cgdn_f32_rcp_est(cgdn_vf32 a) { return _mm_rcp_ps(a); }
 
@@ -82,6 +84,7 @@ static inline cgdn_vf64 cgdn_f64_add(cgdn_vf64 a, cgdn_vf64 b) { return _mm_add_
 static inline cgdn_vf64 cgdn_f64_div(cgdn_vf64 a, cgdn_vf64 b) { return _mm_div_pd(a, b); }
 static inline cgdn_vf64 cgdn_f64_sqrt(cgdn_vf64 a) { return _mm_sqrt_pd(a); }
 static inline cgdn_vf64 cgdn_f64_rectify(cgdn_vf64 v) { return _mm_max_pd(_mm_setzero_pd(), v); }
+static inline cgdn_vf64 cgdn_f64_abs(cgdn_vf64 v) { return _mm_andnot_pd(_mm_set1_pd(-0.0), v); }
 typedef __m128d cgdn_rf64;                 /* as cgdn_rf32 */
 static inline cgdn_rf64 cgdn_f64_range_init(void) { return _mm_castsi128_pd(_mm_set1_epi32(-1)); }
 static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {

@@ -1,0 +1,108 @@
+/* Kernel family: the whole channels_last GDN of a run of pixels in one pass, for the
+ * channel counts where one vector holds whole pixels (C = 1, or 2 C <= LANES with lane
+ * permutes; mix_rows_shared tells). Each vector of inputs is loaded once; f(x), the mix,
+ * the range check and the normalization happen in registers; one store. kernels.h
+ * includes it once per dtype, after gemm.h and normalize.h.
+ *
+ * The arithmetic is the three-pass path's (f(x) into scratch, mix_rows, normalize), in
+ * the same order, so results are bit-identical to it: a tile may take either path.
+ * Returns whether every pool was a positive normal finite number; if not, `y` holds
+ * garbage and the caller redoes the run with the three-pass path, which checks each
+ * pixel. `y` must not be `x`: stores of whole vectors spill past a group's pixels into
+ * the next group's place (rewritten right after; the end of the run uses tail stores),
+ * which in place would overwrite inputs not yet read. */
+
+CGDN_INLINE vec fused_input(vec v, int rectify) {
+    return rectify ? v_rectify(v) : v;
+}
+
+CGDN_INLINE vec fused_pool_input(vec v, int pool_abs) {
+    return pool_abs ? v_abs(v) : v_mul(v, v);
+}
+
+/* A whole vector, or the last `left` (< LANES) elements of the run. */
+CGDN_INLINE vec fused_load(const real *x, ptrdiff_t left) {
+    return left >= LANES ? v_load(x) : v_load_tail(x, left, (real)0);
+}
+
+CGDN_INLINE void fused_store(real *y, ptrdiff_t left, vec v) {
+    if (left >= LANES)
+        v_store(y, v);
+    else
+        v_store_tail(y, left, v);
+}
+
+/* C = 1 */
+CGDN_INLINE int fused_single(const real *x, real *y, const real *gamma, const real *beta,
+                             ptrdiff_t n, int rectify, int pool_abs, const int mode) {
+    const vec g = v_set1(gamma[0]), b0 = v_set1(beta[0]);
+    vrange range = v_range_init();
+    ptrdiff_t p;
+    vec v, acc;
+    for (p = 0; p < n; p += LANES) {
+        v = fused_input(fused_load(x + p, n - p), rectify);
+        acc = v_fma(fused_pool_input(v, pool_abs), g, b0);
+        range = v_range_fold(range, acc);
+        fused_store(y + p, n - p, normalize_one(v, acc, mode));
+    }
+    return v_range_ok(range);
+}
+
+#if HAS_PERMUTE
+/* 2 C <= LANES: groups of m = LANES / C pixels per vector */
+CGDN_INLINE int fused_shared(const real *x, real *y, const real *gamma, const real *beta,
+                             ptrdiff_t n, int rectify, int pool_abs, const int mode,
+                             const int C) {
+    const ptrdiff_t used = (LANES / C) * C, total = n * C;
+    vperm idx[LANES / 2 > 0 ? LANES / 2 : 1];
+    vec g[LANES / 2 > 0 ? LANES / 2 : 1], b0, v, acc;
+    vrange range = v_range_init();
+    ptrdiff_t e;
+    shared_setup(gamma, beta, C, idx, g, &b0);
+    for (e = 0; e < total; e += used) {
+        v = fused_input(fused_load(x + e, total - e), rectify);
+        acc = shared_pool(fused_pool_input(v, pool_abs), idx, g, b0, C);
+        range = v_range_fold(range, acc);
+        fused_store(y + e, total - e, normalize_one(v, acc, mode));
+    }
+    return v_range_ok(range);
+}
+#endif
+
+CGDN_INLINE int fused_mode(const real *x, real *y, const real *gamma, const real *beta,
+                           ptrdiff_t n, ptrdiff_t C, int rectify, int pool_abs,
+                           const int mode) {
+    switch (C) {
+    case 1: return fused_single(x, y, gamma, beta, n, rectify, pool_abs, mode);
+#if HAS_PERMUTE
+#if LANES >= 4
+    case 2: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 2);
+#endif
+#if LANES >= 6
+    case 3: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 3);
+#endif
+#if LANES >= 8
+    case 4: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 4);
+#endif
+#if LANES >= 16
+    case 5: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 5);
+    case 6: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 6);
+    case 7: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 7);
+    case 8: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 8);
+#endif
+#endif
+    default: return 0;   /* not a fused channel count: the caller takes the three passes */
+    }
+}
+
+/* y (n, C) = GDN of x (n, C) for C where mix_rows_shared(C); mode is a normalization
+ * mode (vec.h); pool_abs: f(v) = |v| (alpha = 1), else v * v (alpha = 2). */
+static int fused_rows(const real *x, real *y, const real *gamma, const real *beta,
+                      ptrdiff_t n, ptrdiff_t C, int mode, int rectify, int pool_abs) {
+    switch (mode) {
+    case CGDN_GDN_SQRT: return fused_mode(x, y, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_SQRT);
+    case CGDN_IGDN_SQRT: return fused_mode(x, y, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_SQRT);
+    case CGDN_GDN_ONE: return fused_mode(x, y, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_ONE);
+    default: return fused_mode(x, y, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_ONE);
+    }
+}
