@@ -40,6 +40,7 @@
 #define rows_packed_size cgdn_rows_packed_size_f64
 #define rows_pack cgdn_rows_pack_f64
 #define mix_rows_blocked cgdn_mix_rows_blocked_f64
+#define mix_rows_blocked_any cgdn_mix_rows_blocked_any_f64
 #define mix_rows_shared_body cgdn_mix_rows_shared_body_f64
 #define shared_setup cgdn_shared_setup_f64
 #define shared_pool cgdn_shared_pool_f64

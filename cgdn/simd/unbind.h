@@ -36,6 +36,7 @@
 #undef rows_packed_size
 #undef rows_pack
 #undef mix_rows_blocked
+#undef mix_rows_blocked_any
 #undef mix_rows_shared_body
 #undef shared_setup
 #undef shared_pool
