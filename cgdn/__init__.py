@@ -2,6 +2,8 @@
 from cgdn._version import __version__
 from cgdn._gdn import apply_gdn, gdn
 from cgdn._config import show_config
+from cgdn._density import (ConvergenceWarning, gdn_grads, gdn_inverse, gdn_logdet,
+                           gdn_vjp)
 from cgdn.params import (
     AUTO_REUSE,
     GDN,
@@ -19,6 +21,7 @@ from cgdn.params import (
 
 __all__ = [
     "AUTO_REUSE",
+    "ConvergenceWarning",
     "GDN",
     "ParameterStore",
     "__version__",
@@ -27,6 +30,10 @@ __all__ = [
     "from_compressai",
     "from_tfc",
     "gdn",
+    "gdn_grads",
+    "gdn_inverse",
+    "gdn_logdet",
+    "gdn_vjp",
     "get_default_store",
     "import_compressai",
     "import_tf_variables",

@@ -474,3 +474,6 @@ def omp_max_threads():
 def openmp_enabled():
     """Whether the kernels were compiled with OpenMP."""
     return bool(CGDN_OPENMP_ENABLED)
+
+
+include "_density_impl.pxi"

@@ -23,6 +23,9 @@ cdef extern from "simd/kernels.h" nogil:
     bint cgdn_fused_rows_f64(const double* x, double* y, const double* gamma,
                              const double* beta, Py_ssize_t n, Py_ssize_t n_ch, int mode,
                              int rectify, int pool_abs)
+    void cgdn_gemm_plain_f64(const double* a, Py_ssize_t a_rs, const double* b,
+                             Py_ssize_t b_rs, double* c, Py_ssize_t c_rs, Py_ssize_t depth,
+                             Py_ssize_t n_rows, Py_ssize_t n_cols)
     Py_ssize_t cgdn_slab_stride_f32(Py_ssize_t n)
     Py_ssize_t cgdn_slab_stride_f64(Py_ssize_t n)
     bint cgdn_mix_slab_f32(const float* f, const float* gamma_t, const float* beta,

@@ -57,6 +57,7 @@
 #define mix_rows cgdn_mix_rows_f32
 #define slab_stride cgdn_slab_stride_f32
 #define mix_slab cgdn_mix_slab_f32
+#define gemm_plain cgdn_gemm_plain_f32
 #define normalize_one cgdn_normalize_one_f32
 #define normalize_loop cgdn_normalize_loop_f32
 #define normalize cgdn_normalize_f32

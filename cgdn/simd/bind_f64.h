@@ -57,6 +57,7 @@
 #define mix_rows cgdn_mix_rows_f64
 #define slab_stride cgdn_slab_stride_f64
 #define mix_slab cgdn_mix_slab_f64
+#define gemm_plain cgdn_gemm_plain_f64
 #define normalize_one cgdn_normalize_one_f64
 #define normalize_loop cgdn_normalize_loop_f64
 #define normalize cgdn_normalize_f64

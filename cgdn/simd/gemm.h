@@ -318,3 +318,24 @@ static int mix_slab(const real *f, const real *gamma_t, const real *beta, real *
     }
     return ok;
 }
+
+/* ---- plain product for the gradients: c (n_rows, n_cols) = a @ b ------------------- */
+
+/* a[r, j] at a + r*a_rs + j (depth j), b row j at b + j*b_rs, c row r at c + r*c_rs.
+ * Every row of b must be readable LANES elements past n_cols (the last row included):
+ * the last vector of a row may read into padding, whose lanes are never stored. */
+static void gemm_plain(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
+                       real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
+                       ptrdiff_t n_cols) {
+    vec zero[CGDN_KMAX];
+    ptrdiff_t col0 = 0, k;
+    for (k = 0; k < CGDN_KMAX; k++) zero[k] = v_set1((real)0);
+    while (col0 < n_cols) {
+        ptrdiff_t K = rows_panel_width(n_cols, col0);
+        ptrdiff_t last = n_cols - (col0 + (K - 1) * LANES);
+        if (last > LANES) last = LANES;
+        (void)gemm_cols(a, a_rs, b + col0, b_rs, c + col0, c_rs, depth, n_rows, zero, NULL,
+                        last, (int)K);
+        col0 += K * LANES;
+    }
+}

@@ -53,6 +53,7 @@
 #undef mix_rows
 #undef slab_stride
 #undef mix_slab
+#undef gemm_plain
 #undef normalize_one
 #undef normalize_loop
 #undef normalize
