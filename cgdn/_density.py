@@ -5,12 +5,13 @@ import warnings
 
 import numpy as np
 
-from cgdn import _isa
+from cgdn import _dask, _isa
 from cgdn._reparam import BETA, GAMMA, reparam_value
 from cgdn._store import check_store
 from cgdn._threads import effective_num_threads
 from cgdn._validation import (as_input_array, channel_axis, check_data_format, check_flag,
-                              check_out, check_parameter, check_positive_real, compute_dtype)
+                              check_lazy_extras, check_lazy_input, check_out, check_parameter,
+                              check_positive_real, compute_dtype)
 
 
 class ConvergenceWarning(RuntimeWarning):
@@ -25,7 +26,10 @@ _DEFAULT_MAX_ITER = 50
 
 
 def _common(inputs, beta, gamma, data_format, alpha, epsilon, rectify, name="inputs"):
-    x = as_input_array(inputs, min_rank=2, name=name)
+    if _dask.is_dask_array(inputs):
+        x = check_lazy_input(inputs, min_rank=2, name=name)
+    else:
+        x = as_input_array(inputs, min_rank=2, name=name)
     data_format = check_data_format(data_format)
     axis = channel_axis(data_format, x.ndim)
     n_channels = x.shape[axis]
@@ -130,6 +134,12 @@ def gdn_inverse(outputs, beta, gamma, *, rectify=False, alpha=2.0, epsilon=0.5,
         raise TypeError(f"max_iter must be a positive int or None, got {max_iter!r}")
     elif max_iter < 1:
         raise ValueError(f"max_iter must be a positive int or None, got {max_iter}")
+    if _dask.is_dask_array(y):
+        check_lazy_extras(out)
+        return _dask.gdn_inverse(
+            y, beta, gamma, rectify=rectify, alpha=alpha, epsilon=epsilon,
+            data_format=data_format, axis=axis, tol=tol, max_iter=int(max_iter),
+            num_threads=None if num_threads is None else effective_num_threads(num_threads))
     out = check_out(out, y.shape, y.dtype)
     num_threads = effective_num_threads(num_threads)
     x_rows, steps = _inverse_rows(_rows(y, axis, dtype), beta, gamma, alpha, epsilon,
@@ -196,6 +206,12 @@ def gdn_logdet(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
         inputs, beta, gamma, data_format, alpha, epsilon, rectify)
     inverse = check_flag("inverse", inverse)
     dtype = compute_dtype(x.dtype)
+    if _dask.is_dask_array(x):
+        check_lazy_extras(out)
+        return _dask.gdn_logdet(
+            x, beta, gamma, inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon,
+            data_format=data_format, axis=axis, dtype=dtype,
+            num_threads=None if num_threads is None else effective_num_threads(num_threads))
     shape = tuple(np.delete(x.shape, axis))
     out = check_out(out, shape, dtype)
     num_threads = effective_num_threads(num_threads)

@@ -1,7 +1,7 @@
 """Public GDN entry points: validation, dtype and layout dispatch, ``out=``, threads."""
 import numpy as np
 
-from cgdn import _isa
+from cgdn import _dask, _isa
 from cgdn._careful import rescue_tiles
 from cgdn._reparam import ALPHA, EPSILON, reparam_value, trained_exponents
 from cgdn._scopes import check_reuse, check_scope_name, resolve_layer
@@ -12,6 +12,8 @@ from cgdn._validation import (
     channel_axis,
     check_data_format,
     check_flag,
+    check_lazy_extras,
+    check_lazy_input,
     check_out,
     check_parameter,
     check_positive_real,
@@ -134,12 +136,21 @@ def apply_gdn(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
     >>> np.round(z[0], 3)  # one IGDN step undoes GDN only approximately
     array([2.642, 3.153])
     """
-    x = as_input_array(inputs, min_rank=2)
+    lazy = _dask.is_dask_array(inputs)
+    x = check_lazy_input(inputs, min_rank=2) if lazy else as_input_array(inputs, min_rank=2)
     data_format = check_data_format(data_format)
     n_channels = _n_channels(x, data_format)
     dtype = compute_dtype(x.dtype)
     beta = check_parameter("beta", beta, (n_channels,), dtype)
     gamma = check_parameter("gamma", gamma, (n_channels, n_channels), dtype)
+    if lazy:
+        check_lazy_extras(out)
+        return _dask.apply_gdn(
+            x, beta, gamma, inverse=check_flag("inverse", inverse),
+            rectify=check_flag("rectify", rectify), alpha=check_positive_real("alpha", alpha),
+            epsilon=check_positive_real("epsilon", epsilon), data_format=data_format,
+            axis=channel_axis(data_format, x.ndim),
+            num_threads=None if num_threads is None else effective_num_threads(num_threads))
     return normalize(
         x, beta, gamma,
         inverse=check_flag("inverse", inverse),
@@ -316,7 +327,8 @@ def gdn(inputs, inverse=False, beta_min=1e-6, gamma_init=0.1, reparam_offset=2**
     >>> list(store)
     ['gdn/reparam_beta', 'gdn/reparam_gamma', 'gdn_1/reparam_beta', 'gdn_1/reparam_gamma']
     """
-    x = as_input_array(inputs, min_rank=3)
+    lazy = _dask.is_dask_array(inputs)
+    x = check_lazy_input(inputs, min_rank=3) if lazy else as_input_array(inputs, min_rank=3)
     data_format = check_data_format(data_format)
     n_channels = _n_channels(x, data_format)
     dtype = compute_dtype(x.dtype)
@@ -337,7 +349,14 @@ def gdn(inputs, inverse=False, beta_min=1e-6, gamma_init=0.1, reparam_offset=2**
         check_scope_name(name, "name")
     reuse = check_reuse(reuse)
     store = check_store(store, needs_losses=activity_regularizer is not None)
-    out = check_out(out, x.shape, x.dtype)
+    if lazy:
+        check_lazy_extras(out)
+        if activity_regularizer is not None:
+            raise ValueError("activity_regularizer needs the computed outputs: it cannot be "
+                             "used with a Dask array (compute the loss from the result)")
+    else:
+        out = check_out(out, x.shape, x.dtype)
+    lazy_threads = None if num_threads is None else effective_num_threads(num_threads)
     num_threads = effective_num_threads(num_threads)
 
     with store.lock():
@@ -354,6 +373,11 @@ def gdn(inputs, inverse=False, beta_min=1e-6, gamma_init=0.1, reparam_offset=2**
         epsilon = epsilon if trained_epsilon is None else trained_epsilon
         beta = reparam_value(raw_beta, beta_min, reparam_offset, dtype)
         gamma = reparam_value(raw_gamma, 0.0, reparam_offset, dtype)
+        if lazy:   # the graph carries the effective parameters of this moment
+            return _dask.apply_gdn(x, beta, gamma, inverse=inverse, rectify=rectify,
+                                   alpha=alpha, epsilon=epsilon, data_format=data_format,
+                                   axis=channel_axis(data_format, x.ndim),
+                                   num_threads=lazy_threads)
         outputs = normalize(  # reparam_value returns fresh C-contiguous arrays
             x, beta, gamma, inverse=inverse,
             rectify=rectify, alpha=alpha, epsilon=epsilon, data_format=data_format,

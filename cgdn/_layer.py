@@ -2,6 +2,7 @@
 CompressAI's ``GDN`` / ``GDN1`` do), and files of saved layers."""
 import numpy as np
 
+from cgdn import _dask
 from cgdn._gdn import normalize
 from cgdn._files import read_parameter_file, write_parameter_file
 from cgdn._reparam import (ALPHA, BETA, EPSILON, GAMMA, gdn_layers, initial_variables,
@@ -10,7 +11,8 @@ from cgdn._scopes import _unique_layer_name, check_scope_name
 from cgdn._store import ParameterStore, check_store
 from cgdn._threads import effective_num_threads
 from cgdn._validation import (as_input_array, channel_axis, check_data_format, check_flag,
-                              check_out, check_positive_real, compute_dtype)
+                              check_lazy_extras, check_lazy_input, check_out,
+                              check_positive_real, compute_dtype)
 
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _CONFIG_KEYS = ("channels", "inverse", "rectify", "alpha", "epsilon", "data_format",
@@ -295,7 +297,8 @@ class GDN:
     def __call__(self, inputs, *, out=None, num_threads=None):
         """Apply the layer to ``inputs`` (rank >= 2); see :func:`cgdn.apply_gdn` for
         ``out`` and ``num_threads``. Returns an ndarray of the input's shape and dtype."""
-        x = as_input_array(inputs, min_rank=2)
+        lazy = _dask.is_dask_array(inputs)
+        x = check_lazy_input(inputs, min_rank=2) if lazy else as_input_array(inputs, min_rank=2)
         got = x.shape[channel_axis(self._data_format, x.ndim)]
         if self._channels is None:
             if got == 0:
@@ -303,9 +306,16 @@ class GDN:
             self.build(got, compute_dtype(x.dtype))
         elif got != self._channels:
             raise self._channel_error(x, got)
+        beta, gamma = self._effective(compute_dtype(x.dtype))
+        if lazy:   # the graph carries the effective parameters of this moment
+            check_lazy_extras(out)
+            return _dask.apply_gdn(
+                x, beta, gamma, inverse=self._inverse, rectify=self._rectify,
+                alpha=self.alpha, epsilon=self.epsilon, data_format=self._data_format,
+                axis=channel_axis(self._data_format, x.ndim),
+                num_threads=None if num_threads is None else effective_num_threads(num_threads))
         out = check_out(out, x.shape, x.dtype)
         num_threads = effective_num_threads(num_threads)
-        beta, gamma = self._effective(compute_dtype(x.dtype))
         return normalize(x, beta, gamma, inverse=self._inverse, rectify=self._rectify,
                          alpha=self.alpha, epsilon=self.epsilon,
                          data_format=self._data_format, out=out, num_threads=num_threads)

@@ -75,6 +75,24 @@ def _view_foreign(inputs, name):
         raise TypeError(f"{name} could not be read as a NumPy array: {exc}") from None
 
 
+def check_lazy_input(x, *, min_rank, name="inputs"):
+    """Checks of a Dask array's dtype and rank (its values are not computed)."""
+    if x.dtype not in _COMPUTE_DTYPES:
+        raise TypeError(f"{name} must have dtype float16, float32 or float64, got {x.dtype}")
+    if x.ndim < min_rank:
+        raise ValueError(f"{name} must have at least {min_rank} dimensions, got shape {x.shape}")
+    if any(isinstance(d, float) and math.isnan(d) for d in x.shape):
+        raise ValueError(f"{name} has unknown chunk sizes {x.shape}: call "
+                         f"{name}.compute_chunk_sizes() first")
+    return x
+
+
+def check_lazy_extras(out):
+    if out is not None:
+        raise TypeError("out= cannot be used with a Dask array: the result is a lazy Dask "
+                        "array (store it with dask.array.store or .compute())")
+
+
 def compute_dtype(dtype):
     """The dtype the kernels compute in for an input of ``dtype`` (float16 -> float32)."""
     return _COMPUTE_DTYPES[np.dtype(dtype)]
