@@ -10,7 +10,7 @@ from cgdn import _isa
 from cgdn._reference import reference_gdn  # noqa: F401  (re-exported for tests)
 
 # Reference outputs of TensorFlow (tensorflow-compression 2.14.1) and PyTorch 2.13.0,
-# copied from the project's shared/golden folder (see golden/README.md).
+# generated with those libraries (see golden/README.md).
 GOLDEN_DIR = pathlib.Path(__file__).resolve().parent / "golden"
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.npz"))
 

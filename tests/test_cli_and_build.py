@@ -127,3 +127,14 @@ def test_bench_refuses_an_isa_this_cpu_cannot_run():
     run = subprocess.run([sys.executable, "-m", "cgdn", "bench", "--isa", "sse9",
                           "--no-torch"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "--isa: sse9 cannot run on this CPU" in run.stderr
+
+
+def test_readme_links_resolve():
+    import re
+
+    readme = _source_tree("README.md").read_text()
+    links = re.findall(r"\]\(([^)#]+)\)", readme)
+    assert links, "the README links to its documentation"
+    for link in links:
+        if not link.startswith(("http://", "https://")):
+            assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
