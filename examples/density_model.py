@@ -96,6 +96,18 @@ def fit(x, steps, lr=0.02):
     return store
 
 
+def pyplot():
+    """matplotlib.pyplot on a file backend, or None (with a message) without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no figure")
+        return None
+    return plt
+
+
 def gaussian_nll(x):
     """The NLL of the best Gaussian for x, for reference."""
     c = x.shape[-1]
@@ -134,12 +146,8 @@ def main():
                             cgdn.params.reparam_value(store["g/reparam_gamma"], 0.0, 2.0**-18))
     print(f"inverse round trip: max |u - gdn_inverse(gdn(u))| / max |u| = "
           f"{np.abs(back - u).max() / np.abs(u).max():.1e}")
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no figure")
+    plt = pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     for ax, data, title in ((axes[0], x, "x: Gaussian scale mixture"),

@@ -23,7 +23,7 @@ import numpy as np
 import cgdn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from density_model import fit, nll  # noqa: E402  (the fit shared with the density example)
+from density_model import fit, nll, pyplot  # noqa: E402  (shared with the density example)
 
 
 def responses(image):
@@ -86,12 +86,8 @@ def main():
         print(f"spread of channel {j} given |channel {i}| large vs small: "
               f"{spread_ratio(x[..., i].ravel(), x[..., j].ravel()):.2f} before GDN, "
               f"{spread_ratio(y[..., i].ravel(), y[..., j].ravel()):.2f} after")
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no figure")
+    plt = pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     axes[0].imshow(data.camera(), cmap="gray")
