@@ -209,6 +209,7 @@ cdef struct Tile:
                           # channels_first: gamma transposed, (C, C)
     Py_ssize_t n_ch
     bint fused            # channels_last: whole pixels per vector, one pass per tile
+    bint fused_planes     # channels_first: few channels, one pass per tile
 
 
 cdef bint _gdn_tile_channels_last(
@@ -256,6 +257,19 @@ cdef bint _gdn_tile_channels_first(
     cdef Py_ssize_t i, k, n_ch = tl.n_ch
     cdef Py_ssize_t stride = _simd.slab_stride(<floating> 0, n_pos)
     cdef bint in_range
+    if check and tl.fused_planes and s.fast_mode >= 0 and s.pool_mode != POOL_POW:
+        # one pass, in registers, as _gdn_tile_channels_last; in place through scratch
+        if out == x:
+            if _simd.fused_planes(x, row_stride, f, stride, <const floating*> tl.gamma,
+                                  <const floating*> tl.beta, n_pos, n_ch, s.fast_mode,
+                                  s.rectify, s.pool_mode == POOL_ABS):
+                for i in range(n_ch):
+                    memcpy(out + i * out_stride, f + i * stride, n_pos * sizeof(floating))
+                return False
+        elif _simd.fused_planes(x, row_stride, out, out_stride, <const floating*> tl.gamma,
+                                <const floating*> tl.beta, n_pos, n_ch, s.fast_mode,
+                                s.rectify, s.pool_mode == POOL_ABS):
+            return False
     for i in range(n_ch):
         _pool_input(x + i * row_stride, f + i * stride, n_pos, s)
     in_range = _simd.mix_slab(f, <const floating*> tl.mixer, <const floating*> tl.beta, pool,
@@ -313,6 +327,7 @@ cdef Tile _make_tile(const floating[::1] beta, const floating[:, ::1] gamma,
     tl.mixer = &mixer[0]
     tl.n_ch = beta.shape[0]
     tl.fused = _simd.mix_rows_shared(<floating> 0, tl.n_ch)
+    tl.fused_planes = _simd.fused_planes_supported(<floating> 0, tl.n_ch)
     return tl
 
 

@@ -26,6 +26,14 @@ cdef extern from "simd/kernels.h" nogil:
     void cgdn_gemm_plain_f64(const double* a, Py_ssize_t a_rs, const double* b,
                              Py_ssize_t b_rs, double* c, Py_ssize_t c_rs, Py_ssize_t depth,
                              Py_ssize_t n_rows, Py_ssize_t n_cols)
+    bint cgdn_fused_planes_supported_f32(Py_ssize_t n_ch)
+    bint cgdn_fused_planes_supported_f64(Py_ssize_t n_ch)
+    bint cgdn_fused_planes_f32(const float* x, Py_ssize_t xs, float* y, Py_ssize_t ys,
+                               const float* gamma, const float* beta, Py_ssize_t n,
+                               Py_ssize_t n_ch, int mode, int rectify, int pool_abs)
+    bint cgdn_fused_planes_f64(const double* x, Py_ssize_t xs, double* y, Py_ssize_t ys,
+                               const double* gamma, const double* beta, Py_ssize_t n,
+                               Py_ssize_t n_ch, int mode, int rectify, int pool_abs)
     Py_ssize_t cgdn_slab_stride_f32(Py_ssize_t n)
     Py_ssize_t cgdn_slab_stride_f64(Py_ssize_t n)
     bint cgdn_mix_slab_f32(const float* f, const float* gamma_t, const float* beta,
@@ -82,6 +90,26 @@ cdef inline bint fused_rows(const floating* x, floating* y, const floating* gamm
         return cgdn_fused_rows_f32(x, y, gamma, beta, n, n_ch, mode, rectify, pool_abs)
     else:
         return cgdn_fused_rows_f64(x, y, gamma, beta, n, n_ch, mode, rectify, pool_abs)
+
+
+cdef inline bint fused_planes_supported(floating dtype_tag, Py_ssize_t n_ch) noexcept nogil:
+    if floating is float:
+        return cgdn_fused_planes_supported_f32(n_ch)
+    else:
+        return cgdn_fused_planes_supported_f64(n_ch)
+
+
+cdef inline bint fused_planes(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t ys,
+                              const floating* gamma, const floating* beta, Py_ssize_t n,
+                              Py_ssize_t n_ch, int mode, bint rectify,
+                              bint pool_abs) noexcept nogil:
+    # channels_first rows; as fused_rows
+    if floating is float:
+        return cgdn_fused_planes_f32(x, xs, y, ys, gamma, beta, n, n_ch, mode, rectify,
+                                     pool_abs)
+    else:
+        return cgdn_fused_planes_f64(x, xs, y, ys, gamma, beta, n, n_ch, mode, rectify,
+                                     pool_abs)
 
 
 cdef inline Py_ssize_t slab_stride(floating dtype_tag, Py_ssize_t n) noexcept nogil:

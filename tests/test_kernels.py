@@ -168,6 +168,21 @@ def test_variants_report_their_register_blocking():
         assert k.LANES["float32"] == 2 * k.LANES["float64"]
 
 
+# (alpha, epsilon, inverse, rectify): every mode of the one-pass kernels
+_ONE_PASS_MODES = [(2.0, 0.5, False, False), (2.0, 0.5, True, True), (1.0, 1.0, False, True),
+                   (1.0, 1.0, True, False), (2.0, 1.0, False, False), (1.0, 0.5, True, True)]
+
+
+def _three_passes(k, spec, x3, beta, gamma, channels_last, n_tiles, tile, mode):
+    """Every tile through rescue_tile, i.e. the three passes (f(x), mix, normalization)."""
+    out = np.full_like(x3, np.nan)
+    for t in range(n_tiles):
+        bad = np.zeros(tile, np.uint8)
+        k.rescue_tile[spec](x3, beta, gamma, out, bad, channels_last, t, tile, *mode)
+        assert not bad.any()
+    return out
+
+
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
 @pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 7, 8])
@@ -178,9 +193,7 @@ def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, isa, dtype, spec
     # of the one-pass kernel, tails of every length, in place and not: same bits.
     k = KERNELS[isa]
     tile = 37
-    for alpha, epsilon, inverse, rectify in [(2.0, 0.5, False, False), (2.0, 0.5, True, True),
-                                             (1.0, 1.0, False, True), (1.0, 1.0, True, False),
-                                             (2.0, 1.0, False, False), (1.0, 0.5, True, True)]:
+    for alpha, epsilon, inverse, rectify in _ONE_PASS_MODES:
         n = int(rng.integers(1, 200))
         x = (rng.standard_normal((n, n_channels)) * 3).astype(dtype)
         x[0, 0] = -0.0
@@ -195,12 +208,8 @@ def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, isa, dtype, spec
             assert k.gdn_channels_last[spec](src, beta, gamma, dest,
                                              _scratch(k, 1, tile, n_channels, dtype), flags,
                                              tile, alpha, epsilon, inverse, rectify, 1) == 0
-        three_pass = np.full_like(x, np.nan)
-        for t in range(n_tiles):
-            bad = np.zeros(tile, np.uint8)
-            k.rescue_tile[spec](x[None], beta, gamma, three_pass[None], bad, True, t, tile,
-                                alpha, epsilon, inverse, rectify)
-            assert not bad.any()
+        three_pass = _three_passes(k, spec, x[None], beta, gamma, True, n_tiles, tile,
+                                   (alpha, epsilon, inverse, rectify))[0]
         np.testing.assert_array_equal(one_pass, three_pass)
         np.testing.assert_array_equal(in_place, three_pass)
 
@@ -224,3 +233,48 @@ def test_one_pass_tiles_fall_back_on_out_of_range_pools(rng, isa):
         assert_close(np.delete(out, np.s_[32:64], axis=0),
                      reference_gdn(np.delete(x, np.s_[32:64], axis=0), beta, gamma),
                      np.float32)
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+@pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
+@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 8, 9])
+def test_channels_first_one_pass_equals_three_passes(rng, isa, dtype, spec, n_channels):
+    # as the channels_last test above, for the channels_first one-pass tiles
+    k = KERNELS[isa]
+    tile = 40
+    for alpha, epsilon, inverse, rectify in _ONE_PASS_MODES:
+        n_pos = int(rng.integers(1, 150))
+        x = (rng.standard_normal((2, n_channels, n_pos)) * 3).astype(dtype)
+        x[0, 0, 0] = -0.0
+        beta = rng.uniform(0.1, 1.5, n_channels).astype(dtype)
+        gamma = rng.uniform(0, 0.5, (n_channels, n_channels)).astype(dtype)
+        n_tiles = 2 * -(-n_pos // tile)
+        one_pass, in_place = np.empty_like(x), x.copy()
+        for dest in (one_pass, in_place):
+            src = x if dest is one_pass else in_place
+            assert k.gdn_channels_first[spec](
+                src, beta, gamma, dest, _scratch(k, 1, tile, n_channels, dtype, False),
+                np.zeros(n_tiles, np.uint8), tile, alpha, epsilon, inverse, rectify, 1) == 0
+        three_pass = _three_passes(k, spec, x, beta, gamma, False, n_tiles, tile,
+                                   (alpha, epsilon, inverse, rectify))
+        np.testing.assert_array_equal(one_pass, three_pass)
+        np.testing.assert_array_equal(in_place, three_pass)
+
+
+@pytest.mark.parametrize("isa", VARIANTS)
+def test_channels_first_one_pass_falls_back_on_out_of_range_pools(rng, isa):
+    k = KERNELS[isa]
+    x = rng.standard_normal((1, 3, 100)).astype(np.float32)
+    x[0, :, 50] = [1e30, 1.0, 2.0]
+    beta, gamma = np.ones(3, np.float32), np.full((3, 3), 0.1, np.float32)
+    for in_place in (False, True):
+        src = x.copy()
+        out = src if in_place else np.empty_like(src)
+        flags = np.zeros(4, np.uint8)
+        assert k.gdn_channels_first["float"](src, beta, gamma, out,
+                                             _scratch(k, 1, 32, 3, np.float32, False), flags,
+                                             32, 2.0, 0.5, False, False, 1) == 1
+        assert flags.tolist() == [0, 1, 0, 0]
+        np.testing.assert_array_equal(src[..., 32:64], x[..., 32:64])   # flagged: untouched
+        keep = np.r_[0:32, 64:100]
+        assert_close(out[0][:, keep].T, reference_gdn(x[0][:, keep].T, beta, gamma), np.float32)

@@ -52,6 +52,10 @@
 #define fused_shared cgdn_fused_shared_f32
 #define fused_mode cgdn_fused_mode_f32
 #define fused_rows cgdn_fused_rows_f32
+#define fused_planes_c cgdn_fused_planes_c_f32
+#define fused_planes_mode cgdn_fused_planes_mode_f32
+#define fused_planes_supported cgdn_fused_planes_supported_f32
+#define fused_planes cgdn_fused_planes_f32
 #define mix_rows_single cgdn_mix_rows_single_f32
 #define mix_rows_shared cgdn_mix_rows_shared_f32
 #define mix_rows cgdn_mix_rows_f32

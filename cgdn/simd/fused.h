@@ -106,3 +106,68 @@ static int fused_rows(const real *x, real *y, const real *gamma, const real *bet
     default: return fused_mode(x, y, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_ONE);
     }
 }
+
+/* ---- channels_first: C rows of n positions ----------------------------------------- */
+
+/* Few channels (C <= CGDN_NREG / 4): for each vector of positions, the C input vectors are
+ * loaded, f(x) taken, and each output row's pool summed over j in increasing order from
+ * beta (as mix_slab does) before one store per row: bit-identical to the three passes.
+ * Rows of x are xs apart, rows of y ys apart; a row's vectors never spill (tail stores at
+ * the end), but y must not be x: a pool out of range is only known after some rows are
+ * stored. Returns what fused_rows returns. */
+CGDN_INLINE int fused_planes_c(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
+                               const real *gamma, const real *beta, ptrdiff_t n,
+                               int rectify, int pool_abs, const int mode, const int C) {
+    vec v[8], f[8], acc;
+    vrange range = v_range_init();
+    ptrdiff_t p;
+    int i, j;
+    for (p = 0; p < n; p += LANES) {
+        for (j = 0; j < C; j++) {
+            v[j] = fused_input(fused_load(x + j * xs + p, n - p), rectify);
+            f[j] = fused_pool_input(v[j], pool_abs);
+        }
+        for (i = 0; i < C; i++) {
+            acc = v_set1(beta[i]);
+            for (j = 0; j < C; j++) acc = v_fma(v_set1(gamma[j * C + i]), f[j], acc);
+            range = v_range_fold(range, acc);
+            fused_store(y + i * ys + p, n - p, normalize_one(v[i], acc, mode));
+        }
+    }
+    return v_range_ok(range);
+}
+
+CGDN_INLINE int fused_planes_mode(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
+                                  const real *gamma, const real *beta, ptrdiff_t n,
+                                  ptrdiff_t C, int rectify, int pool_abs, const int mode) {
+    switch (C) {
+    case 1: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 1);
+    case 2: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 2);
+    case 3: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 3);
+    case 4: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 4);
+#if CGDN_NREG >= 32
+    case 5: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 5);
+    case 6: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 6);
+    case 7: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 7);
+    case 8: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 8);
+#endif
+    default: return 0;
+    }
+}
+
+/* Whether fused_planes takes C channels (C <= CGDN_NREG / 4: the inputs, their f(x) and
+ * an accumulator stay in registers). */
+static int fused_planes_supported(ptrdiff_t C) {
+    return C >= 1 && C <= CGDN_NREG / 4;
+}
+
+static int fused_planes(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys, const real *gamma,
+                        const real *beta, ptrdiff_t n, ptrdiff_t C, int mode, int rectify,
+                        int pool_abs) {
+    switch (mode) {
+    case CGDN_GDN_SQRT: return fused_planes_mode(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_SQRT);
+    case CGDN_IGDN_SQRT: return fused_planes_mode(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_SQRT);
+    case CGDN_GDN_ONE: return fused_planes_mode(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_ONE);
+    default: return fused_planes_mode(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_ONE);
+    }
+}

@@ -48,6 +48,10 @@
 #undef fused_shared
 #undef fused_mode
 #undef fused_rows
+#undef fused_planes_c
+#undef fused_planes_mode
+#undef fused_planes_supported
+#undef fused_planes
 #undef mix_rows_single
 #undef mix_rows_shared
 #undef mix_rows
