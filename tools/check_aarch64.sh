@@ -81,7 +81,7 @@ cd /work/cgdn
 uname -m
 python3 -m venv .venv
 . .venv/bin/activate
-pip install -q -e '.[test]'
+pip install -q -e '.[test,dask]'
 python -m cgdn info
 python -m pytest -p no:cacheprovider $PYTEST_ARGS
 "
