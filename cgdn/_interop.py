@@ -557,7 +557,9 @@ def _is_tfc_gdn(layer):
 
 
 def _tfc_parameter(layer, what, minimum):
-    """``(raw variable or None, fixed value or None, offset)`` of a tfc GDN parameter."""
+    """``(raw variable, fixed value, offset, minimum)`` of a tfc GDN parameter: a
+    GDNParameter gives its variable, offset and minimum (fixed value None); a constant gives
+    only its value (the others None)."""
     param = getattr(layer, f"{what}_parameter")
     name = getattr(layer, "name", "?")
     if param is None:

@@ -212,29 +212,32 @@ class GDN:
         """dtype of the variables (None until built, unless given)."""
         return self._dtype
 
-    def _trained(self):
+    def _exponents(self):
+        """``(alpha, epsilon)`` in use: trained values from the store where it holds them,
+        else the settings (one read of the store for both)."""
         layer = {leaf: self._store[self._var(leaf)] for leaf in (ALPHA, EPSILON)
                  if self._var(leaf) in self._store}
-        return trained_exponents(layer, self._reparam_offset)
+        alpha, epsilon = trained_exponents(layer, self._reparam_offset)
+        return (self._alpha if alpha is None else alpha,
+                self._epsilon if epsilon is None else epsilon)
 
     @property
     def alpha(self):
         """The exponent of ``|x|`` in use (trained when the store holds one)."""
-        trained = self._trained()[0]
-        return self._alpha if trained is None else trained
+        return self._exponents()[0]
 
     @property
     def epsilon(self):
         """The exponent of the pool in use (trained when the store holds one)."""
-        trained = self._trained()[1]
-        return self._epsilon if trained is None else trained
+        return self._exponents()[1]
 
     @property
     def config(self):
         """Settings that recreate this layer (without its variables): a new dict."""
+        exponents = self._exponents()
         return {
             "channels": self._channels, "inverse": self._inverse, "rectify": self._rectify,
-            "alpha": self.alpha, "epsilon": self.epsilon, "data_format": self._data_format,
+            "alpha": exponents[0], "epsilon": exponents[1], "data_format": self._data_format,
             "beta_min": self._beta_min, "gamma_init": self._gamma_init,
             "reparam_offset": self._reparam_offset,
             "dtype": None if self._dtype is None else self._dtype.name, "name": self._name,
@@ -307,17 +310,18 @@ class GDN:
         elif got != self._channels:
             raise self._channel_error(x, got)
         beta, gamma = self._effective(compute_dtype(x.dtype))
+        alpha, epsilon = self._exponents()
         if lazy:   # the graph carries the effective parameters of this moment
             check_lazy_extras(out)
             return _dask.apply_gdn(
                 x, beta, gamma, inverse=self._inverse, rectify=self._rectify,
-                alpha=self.alpha, epsilon=self.epsilon, data_format=self._data_format,
+                alpha=alpha, epsilon=epsilon, data_format=self._data_format,
                 axis=channel_axis(self._data_format, x.ndim),
                 num_threads=None if num_threads is None else effective_num_threads(num_threads))
         out = check_out(out, x.shape, x.dtype)
         num_threads = effective_num_threads(num_threads)
         return normalize(x, beta, gamma, inverse=self._inverse, rectify=self._rectify,
-                         alpha=self.alpha, epsilon=self.epsilon,
+                         alpha=alpha, epsilon=epsilon,
                          data_format=self._data_format, out=out, num_threads=num_threads)
 
     # -- export, pickling, display --
