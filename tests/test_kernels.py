@@ -237,7 +237,7 @@ def test_one_pass_tiles_fall_back_on_out_of_range_pools(rng, isa):
 
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
-@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 8, 9])
+@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 8, 9, 12, 16, 17])
 def test_channels_first_one_pass_equals_three_passes(rng, isa, dtype, spec, n_channels):
     # as the channels_last test above, for the channels_first one-pass tiles
     k = KERNELS[isa]

@@ -53,6 +53,7 @@
 #define fused_mode cgdn_fused_mode_f32
 #define fused_rows cgdn_fused_rows_f32
 #define fused_planes_c cgdn_fused_planes_c_f32
+#define planes_group cgdn_planes_group_f32
 #define fused_planes_mode cgdn_fused_planes_mode_f32
 #define fused_planes_supported cgdn_fused_planes_supported_f32
 #define fused_planes cgdn_fused_planes_f32

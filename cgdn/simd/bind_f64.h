@@ -53,6 +53,7 @@
 #define fused_mode cgdn_fused_mode_f64
 #define fused_rows cgdn_fused_rows_f64
 #define fused_planes_c cgdn_fused_planes_c_f64
+#define planes_group cgdn_planes_group_f64
 #define fused_planes_mode cgdn_fused_planes_mode_f64
 #define fused_planes_supported cgdn_fused_planes_supported_f64
 #define fused_planes cgdn_fused_planes_f64

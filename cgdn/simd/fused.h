@@ -109,16 +109,42 @@ static int fused_rows(const real *x, real *y, const real *gamma, const real *bet
 
 /* ---- channels_first: C rows of n positions ----------------------------------------- */
 
-/* Few channels (C <= CGDN_NREG / 4): for each vector of positions, the C input vectors are
- * loaded, f(x) taken, and each output row's pool summed over j in increasing order from
- * beta (as mix_slab does) before one store per row: bit-identical to the three passes.
+/* Few channels (C <= CGDN_PLANES_MAX): for each vector of positions, the C input vectors
+ * are loaded, f(x) taken, and each output row's pool summed over j in increasing order
+ * from beta (as mix_slab does) before one store per row: bit-identical to the three
+ * passes. The rows are summed CGDN_PLANES_GROUP at a time (independent sums in flight).
+ * The C vectors of f stay in registers with the group's accumulators; the inputs, kept
+ * for the normalization, too when they fit (else the compiler keeps them on the stack,
+ * in L1: reading the rows of x again could miss there, since planes of power-of-two
+ * images map to the same cache sets).
  * Rows of x are xs apart, rows of y ys apart; a row's vectors never spill (tail stores at
  * the end), but y must not be x: a pool out of range is only known after some rows are
  * stored. Returns what fused_rows returns. */
+#define CGDN_PLANES_MAX (CGDN_NREG / 2)
+#define CGDN_PLANES_GROUP (CGDN_NREG >= 32 ? 4 : 2)
+
+/* Rows i .. i + G - 1 of one vector of positions p (G a compile-time constant). */
+CGDN_INLINE vrange planes_group(const vec *v, const vec *f, real *y, ptrdiff_t ys,
+                                const real *gamma, const real *beta, ptrdiff_t left,
+                                const int mode, const int C, int i, const int G,
+                                vrange range) {
+    vec acc[CGDN_PLANES_GROUP];
+    int j, r;
+    for (r = 0; r < G; r++) acc[r] = v_set1(beta[i + r]);
+    for (j = 0; j < C; j++)
+        for (r = 0; r < G; r++) acc[r] = v_fma(v_set1(gamma[j * C + i + r]), f[j], acc[r]);
+    for (r = 0; r < G; r++) {
+        range = v_range_fold(range, acc[r]);
+        fused_store(y + (i + r) * ys, left, normalize_one(v[i + r], acc[r], mode));
+    }
+    return range;
+}
+
 CGDN_INLINE int fused_planes_c(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
                                const real *gamma, const real *beta, ptrdiff_t n,
                                int rectify, int pool_abs, const int mode, const int C) {
-    vec v[8], f[8], acc;
+    const int G = CGDN_PLANES_GROUP, tail = C % CGDN_PLANES_GROUP;
+    vec v[CGDN_PLANES_MAX], f[CGDN_PLANES_MAX];
     vrange range = v_range_init();
     ptrdiff_t p;
     int i, j;
@@ -127,12 +153,11 @@ CGDN_INLINE int fused_planes_c(const real *x, ptrdiff_t xs, real *y, ptrdiff_t y
             v[j] = fused_input(fused_load(x + j * xs + p, n - p), rectify);
             f[j] = fused_pool_input(v[j], pool_abs);
         }
-        for (i = 0; i < C; i++) {
-            acc = v_set1(beta[i]);
-            for (j = 0; j < C; j++) acc = v_fma(v_set1(gamma[j * C + i]), f[j], acc);
-            range = v_range_fold(range, acc);
-            fused_store(y + i * ys + p, n - p, normalize_one(v[i], acc, mode));
-        }
+        for (i = 0; i + G <= C; i += G)
+            range = planes_group(v, f, y + p, ys, gamma, beta, n - p, mode, C, i, G, range);
+        if (tail)
+            range = planes_group(v, f, y + p, ys, gamma, beta, n - p, mode, C, C - tail,
+                                 tail, range);
     }
     return v_range_ok(range);
 }
@@ -145,20 +170,28 @@ CGDN_INLINE int fused_planes_mode(const real *x, ptrdiff_t xs, real *y, ptrdiff_
     case 2: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 2);
     case 3: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 3);
     case 4: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 4);
-#if CGDN_NREG >= 32
     case 5: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 5);
     case 6: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 6);
     case 7: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 7);
     case 8: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 8);
+#if CGDN_PLANES_MAX >= 16
+    case 9: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 9);
+    case 10: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 10);
+    case 11: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 11);
+    case 12: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 12);
+    case 13: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 13);
+    case 14: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 14);
+    case 15: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 15);
+    case 16: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 16);
 #endif
     default: return 0;
     }
 }
 
-/* Whether fused_planes takes C channels (C <= CGDN_NREG / 4: the inputs, their f(x) and
- * an accumulator stay in registers). */
+/* Whether fused_planes takes C channels (C <= CGDN_PLANES_MAX: f(x) of every channel, an
+ * accumulator and the normalization's temporaries stay in registers). */
 static int fused_planes_supported(ptrdiff_t C) {
-    return C >= 1 && C <= CGDN_NREG / 4;
+    return C >= 1 && C <= CGDN_PLANES_MAX;
 }
 
 static int fused_planes(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys, const real *gamma,

@@ -49,6 +49,7 @@
 #undef fused_mode
 #undef fused_rows
 #undef fused_planes_c
+#undef planes_group
 #undef fused_planes_mode
 #undef fused_planes_supported
 #undef fused_planes
