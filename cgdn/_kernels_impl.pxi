@@ -208,7 +208,7 @@ cdef struct Tile:
     const void* mixer     # channels_last: gamma packed in panels (_simd.rows_pack);
                           # channels_first: gamma transposed, (C, C)
     Py_ssize_t n_ch
-    bint fused            # channels_last: whole pixels per vector, one pass per tile
+    bint fused            # channels_last: few channels, one pass per tile
     bint fused_planes     # channels_first: few channels, one pass per tile
 
 
@@ -228,8 +228,9 @@ cdef bint _gdn_tile_channels_last(
         # stores run ahead of the inputs still to read). A pool out of range sends the
         # tile through the three passes below, which check every pixel.
         dst = f if out == x else out
-        if _simd.fused_rows(x, dst, <const floating*> tl.gamma, <const floating*> tl.beta,
-                            n_rows, n_ch, s.fast_mode, s.rectify, s.pool_mode == POOL_ABS):
+        if _simd.fused_rows(x, dst, <const floating*> tl.mixer, <const floating*> tl.gamma,
+                            <const floating*> tl.beta, n_rows, n_ch, s.fast_mode, s.rectify,
+                            s.pool_mode == POOL_ABS):
             if dst != out:
                 memcpy(out, dst, n_rows * n_ch * sizeof(floating))
             return False
@@ -326,7 +327,7 @@ cdef Tile _make_tile(const floating[::1] beta, const floating[:, ::1] gamma,
     tl.gamma = &gamma[0, 0]
     tl.mixer = &mixer[0]
     tl.n_ch = beta.shape[0]
-    tl.fused = _simd.mix_rows_shared(<floating> 0, tl.n_ch)
+    tl.fused = _simd.fused_rows_supported(<floating> 0, tl.n_ch)
     tl.fused_planes = _simd.fused_planes_supported(<floating> 0, tl.n_ch)
     return tl
 

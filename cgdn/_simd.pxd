@@ -12,17 +12,18 @@ cdef extern from "simd/kernels.h" nogil:
     Py_ssize_t cgdn_rows_packed_size_f64(Py_ssize_t n_ch)
     void cgdn_rows_pack_f32(const float* gamma, Py_ssize_t n_ch, float* packed)
     void cgdn_rows_pack_f64(const double* gamma, Py_ssize_t n_ch, double* packed)
-    bint cgdn_mix_rows_shared_f32(Py_ssize_t n_ch)
-    bint cgdn_mix_rows_shared_f64(Py_ssize_t n_ch)
     bint cgdn_mix_rows_f32(const float* f, const float* packed, const float* gamma,
                            const float* beta, float* pool, Py_ssize_t n, Py_ssize_t n_ch)
     bint cgdn_mix_rows_f64(const double* f, const double* packed, const double* gamma,
                            const double* beta, double* pool, Py_ssize_t n, Py_ssize_t n_ch)
-    bint cgdn_fused_rows_f32(const float* x, float* y, const float* gamma, const float* beta,
-                             Py_ssize_t n, Py_ssize_t n_ch, int mode, int rectify, int pool_abs)
-    bint cgdn_fused_rows_f64(const double* x, double* y, const double* gamma,
-                             const double* beta, Py_ssize_t n, Py_ssize_t n_ch, int mode,
+    bint cgdn_fused_rows_supported_f32(Py_ssize_t n_ch)
+    bint cgdn_fused_rows_supported_f64(Py_ssize_t n_ch)
+    bint cgdn_fused_rows_f32(const float* x, float* y, const float* packed, const float* gamma,
+                             const float* beta, Py_ssize_t n, Py_ssize_t n_ch, int mode,
                              int rectify, int pool_abs)
+    bint cgdn_fused_rows_f64(const double* x, double* y, const double* packed,
+                             const double* gamma, const double* beta, Py_ssize_t n,
+                             Py_ssize_t n_ch, int mode, int rectify, int pool_abs)
     void cgdn_gemm_plain_f64(const double* a, Py_ssize_t a_rs, const double* b,
                              Py_ssize_t b_rs, double* c, Py_ssize_t c_rs, Py_ssize_t depth,
                              Py_ssize_t n_rows, Py_ssize_t n_cols)
@@ -73,23 +74,25 @@ cdef inline bint mix_rows(const floating* f, const floating* packed, const float
         return cgdn_mix_rows_f64(f, packed, gamma, beta, pool, n, n_ch)
 
 
-cdef inline bint mix_rows_shared(floating dtype_tag, Py_ssize_t n_ch) noexcept nogil:
-    # whether mix_rows holds whole pixels in one vector for n_ch channels (then fused_rows
-    # can do the whole tile in one pass)
+cdef inline bint fused_rows_supported(floating dtype_tag, Py_ssize_t n_ch) noexcept nogil:
+    # whether fused_rows can do a channels_last tile of n_ch channels in one pass
     if floating is float:
-        return cgdn_mix_rows_shared_f32(n_ch)
+        return cgdn_fused_rows_supported_f32(n_ch)
     else:
-        return cgdn_mix_rows_shared_f64(n_ch)
+        return cgdn_fused_rows_supported_f64(n_ch)
 
 
-cdef inline bint fused_rows(const floating* x, floating* y, const floating* gamma,
-                            const floating* beta, Py_ssize_t n, Py_ssize_t n_ch, int mode,
-                            bint rectify, bint pool_abs) noexcept nogil:
+cdef inline bint fused_rows(const floating* x, floating* y, const floating* packed,
+                            const floating* gamma, const floating* beta, Py_ssize_t n,
+                            Py_ssize_t n_ch, int mode, bint rectify,
+                            bint pool_abs) noexcept nogil:
     # True: y holds the GDN of x; False: a pool was out of range, y holds garbage
     if floating is float:
-        return cgdn_fused_rows_f32(x, y, gamma, beta, n, n_ch, mode, rectify, pool_abs)
+        return cgdn_fused_rows_f32(x, y, packed, gamma, beta, n, n_ch, mode, rectify,
+                                   pool_abs)
     else:
-        return cgdn_fused_rows_f64(x, y, gamma, beta, n, n_ch, mode, rectify, pool_abs)
+        return cgdn_fused_rows_f64(x, y, packed, gamma, beta, n, n_ch, mode, rectify,
+                                   pool_abs)
 
 
 cdef inline bint fused_planes_supported(floating dtype_tag, Py_ssize_t n_ch) noexcept nogil:

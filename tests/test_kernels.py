@@ -185,7 +185,7 @@ def _three_passes(k, spec, x3, beta, gamma, channels_last, n_tiles, tile, mode):
 
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
-@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 7, 8])
+@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 17])
 def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, isa, dtype, spec,
                                                            n_channels):
     # The fast pass runs few-channel tiles in one pass (f(x), mix, check, normalization
@@ -215,19 +215,21 @@ def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, isa, dtype, spec
 
 
 @pytest.mark.parametrize("isa", VARIANTS)
-def test_one_pass_tiles_fall_back_on_out_of_range_pools(rng, isa):
+@pytest.mark.parametrize("n_channels", [3, 12, 16])
+def test_one_pass_tiles_fall_back_on_out_of_range_pools(rng, isa, n_channels):
     # a pixel whose pool overflows sends its tile through the checking passes; in place,
     # the inputs of that tile must be intact for them
     k = KERNELS[isa]
-    x = rng.standard_normal((100, 3)).astype(np.float32)
-    x[50] = [1e30, 1.0, 2.0]
-    beta, gamma = np.ones(3, np.float32), np.full((3, 3), 0.1, np.float32)
+    x = rng.standard_normal((100, n_channels)).astype(np.float32)
+    x[50, 0] = 1e30
+    beta = np.ones(n_channels, np.float32)
+    gamma = np.full((n_channels, n_channels), 0.1, np.float32)
     for src, dest in ((x.copy(), None), (x.copy(), "in place")):
         out = src if dest else np.empty_like(src)
         flags = np.zeros(4, np.uint8)
         assert k.gdn_channels_last["float"](src, beta, gamma, out,
-                                            _scratch(k, 1, 32, 3, np.float32), flags, 32,
-                                            2.0, 0.5, False, False, 1) == 1
+                                            _scratch(k, 1, 32, n_channels, np.float32), flags,
+                                            32, 2.0, 0.5, False, False, 1) == 1
         assert flags.tolist() == [0, 1, 0, 0]
         np.testing.assert_array_equal(src[32:64], x[32:64])   # the flagged tile: untouched
         assert_close(np.delete(out, np.s_[32:64], axis=0),

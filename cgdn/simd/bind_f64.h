@@ -52,6 +52,11 @@
 #define fused_shared cgdn_fused_shared_f64
 #define fused_mode cgdn_fused_mode_f64
 #define fused_rows cgdn_fused_rows_f64
+#define fused_block cgdn_fused_block_f64
+#define fused_blocked cgdn_fused_blocked_f64
+#define fused_rows_supported cgdn_fused_rows_supported_f64
+#define fused_rows_c cgdn_fused_rows_c_f64
+#define blocked_fits cgdn_blocked_fits_f64
 #define fused_planes_c cgdn_fused_planes_c_f64
 #define planes_group cgdn_planes_group_f64
 #define fused_planes_mode cgdn_fused_planes_mode_f64

@@ -1,8 +1,9 @@
-/* Kernel family: the whole channels_last GDN of a run of pixels in one pass, for the
- * channel counts where one vector holds whole pixels (C = 1, or 2 C <= LANES with lane
- * permutes; mix_rows_shared tells). Each vector of inputs is loaded once; f(x), the mix,
- * the range check and the normalization happen in registers; one store. kernels.h
- * includes it once per dtype, after gemm.h and normalize.h.
+/* Kernel family: the whole GDN of a run of pixels in one pass, for few channels
+ * (fused_rows_supported, fused_planes_supported). channels_last: where one vector holds
+ * whole pixels (C = 1, or 2 C <= LANES with lane permutes), each vector of inputs is
+ * loaded once and f(x), the mix, the range check and the normalization happen in
+ * registers, one store; for more channels (up to 16, one GEMM panel), per block of
+ * pixels. kernels.h includes it once per dtype, after gemm.h and normalize.h.
  *
  * The arithmetic is the three-pass path's (f(x) into scratch, mix_rows, normalize), in
  * the same order, so results are bit-identical to it: a tile may take either path.
@@ -69,41 +70,145 @@ CGDN_INLINE int fused_shared(const real *x, real *y, const real *gamma, const re
 }
 #endif
 
-CGDN_INLINE int fused_mode(const real *x, real *y, const real *gamma, const real *beta,
-                           ptrdiff_t n, ptrdiff_t C, int rectify, int pool_abs,
-                           const int mode) {
-    switch (C) {
-    case 1: return fused_single(x, y, gamma, beta, n, rectify, pool_abs, mode);
+/* C > LANES / 2 (no lanes shared), up to CGDN_FUSED_ROWS_MAX channels in one panel of
+ * K = ceil(C / LANES) vectors: blocks of R = CGDN_FUSED_ROWS(K) pixels. f(x) of the block's R C elements goes to a buffer on the stack, read back
+ * by broadcasts; the block's pools are summed in registers exactly as gemm_block sums
+ * them for mix_rows (from beta, j increasing), checked, and each pixel is normalized from
+ * its accumulators. `left` counts the elements of the run from x on. */
+#define CGDN_FUSED_ROWS_MAX 16
+/* Rows per block: as CGDN_ROWS(K), but leaving 4 registers for the normalization's
+ * temporaries (AVX2: 10 rows for K = 1, 4 for K = 2; measured 2-10% faster than the
+ * GEMM's 12 and 6 at C = 6-16; AVX-512 and NEON keep 12) */
+#define CGDN_FUSED_ROWS_FIT(K) ((CGDN_NREG - 4 - (K) - 1) / (K))
+#define CGDN_FUSED_ROWS(K) (CGDN_FUSED_ROWS_FIT(K) < CGDN_RMAX ? CGDN_FUSED_ROWS_FIT(K) : CGDN_RMAX)
+
+CGDN_INLINE vrange fused_block(const real *x, real *y, real *fb, const real *packed,
+                               const vec *init, ptrdiff_t left, int rectify, int pool_abs,
+                               const int mode, const int C, const int K, const int R,
+                               vrange range) {
+    vec acc[CGDN_RMAX][CGDN_KMAX], bv[CGDN_KMAX];
+    ptrdiff_t e;
+    int r, j, k;
+    for (e = 0; e < R * C; e += LANES)
+        v_store(fb + e, fused_pool_input(fused_input(fused_load(x + e, R * C - e), rectify),
+                                         pool_abs));
+    for (r = 0; r < R; r++)
+        for (k = 0; k < K; k++) acc[r][k] = init[k];
+    for (j = 0; j < C; j++) {
+        for (k = 0; k < K; k++) bv[k] = v_load(packed + (j * K + k) * LANES);
+        for (r = 0; r < R; r++) {
+            vec av = v_set1(fb[r * C + j]);
+            for (k = 0; k < K; k++) acc[r][k] = v_fma(av, bv[k], acc[r][k]);
+        }
+    }
+    for (r = 0; r < R; r++)
+        for (k = 0; k < K; k++) {
+            /* a pixel's last vector spills into the next pixel's place (stored after it);
+             * the run's last one is a tail */
+            ptrdiff_t at = r * C + k * LANES;
+            vec v = fused_input(fused_load(x + at, left - at), rectify);
+            range = v_range_fold(range, acc[r][k]);
+            fused_store(y + at, left - at, normalize_one(v, acc[r][k], mode));
+        }
+    return range;
+}
+
+CGDN_INLINE int fused_blocked(const real *x, real *y, const real *packed, const real *beta,
+                              ptrdiff_t n, int rectify, int pool_abs, const int mode,
+                              const int C) {
+    const int K = (C + LANES - 1) / LANES, R = CGDN_FUSED_ROWS((C + LANES - 1) / LANES);
+    real fb[CGDN_RMAX * CGDN_FUSED_ROWS_MAX + LANES];
+    vec init[CGDN_KMAX];
+    vrange range = v_range_init();
+    ptrdiff_t p = 0;
+    int k;
+    for (k = 0; k < K; k++)   /* padding lanes start from 1 and get zero terms */
+        init[k] = v_load_tail(beta + k * LANES, C - k * LANES < LANES ? C - k * LANES : LANES,
+                              (real)1);
+    for (; p + R <= n; p += R)
+        range = fused_block(x + p * C, y + p * C, fb, packed, init, (n - p) * C, rectify,
+                            pool_abs, mode, C, K, R, range);
+    if (R > 8 && p + 8 <= n) {
+        range = fused_block(x + p * C, y + p * C, fb, packed, init, (n - p) * C, rectify,
+                            pool_abs, mode, C, K, 8, range);
+        p += 8;
+    }
+    if (R > 4 && p + 4 <= n) {
+        range = fused_block(x + p * C, y + p * C, fb, packed, init, (n - p) * C, rectify,
+                            pool_abs, mode, C, K, 4, range);
+        p += 4;
+    }
+    if (R > 2 && p + 2 <= n) {
+        range = fused_block(x + p * C, y + p * C, fb, packed, init, (n - p) * C, rectify,
+                            pool_abs, mode, C, K, 2, range);
+        p += 2;
+    }
+    for (; p < n; p++)
+        range = fused_block(x + p * C, y + p * C, fb, packed, init, (n - p) * C, rectify,
+                            pool_abs, mode, C, K, 1, range);
+    return v_range_ok(range);
+}
+
+/* Whether the block kernel takes C channels: one panel, and at most a quarter of the
+ * last vector padding (each pixel's vectors are normalized whole: C = 9 in 16 lanes, say,
+ * would normalize 7 padding lanes per pixel; the three passes normalize only the C). */
+CGDN_INLINE int blocked_fits(ptrdiff_t C) {
+    ptrdiff_t K = (C + LANES - 1) / LANES;
+    return K <= CGDN_KMAX && 4 * (K * LANES - C) <= LANES;
+}
+
+/* Whether fused_rows takes C channels: whole pixels per vector (mix_rows_shared), or up
+ * to CGDN_FUSED_ROWS_MAX channels in one GEMM panel. */
+static int fused_rows_supported(ptrdiff_t C) {
+    return mix_rows_shared(C) || (C >= 1 && C <= CGDN_FUSED_ROWS_MAX && blocked_fits(C));
+}
+
+CGDN_INLINE int fused_rows_c(const real *x, real *y, const real *packed, const real *gamma,
+                             const real *beta, ptrdiff_t n, int rectify, int pool_abs,
+                             const int mode, const int C) {
+    if (C == 1) return fused_single(x, y, gamma, beta, n, rectify, pool_abs, mode);
 #if HAS_PERMUTE
-#if LANES >= 4
-    case 2: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 2);
+    if (2 * C <= LANES) return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, C);
 #endif
-#if LANES >= 6
-    case 3: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 3);
-#endif
-#if LANES >= 8
-    case 4: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 4);
-#endif
-#if LANES >= 16
-    case 5: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 5);
-    case 6: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 6);
-    case 7: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 7);
-    case 8: return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, 8);
-#endif
-#endif
-    default: return 0;   /* not a fused channel count: the caller takes the three passes */
+    if (!blocked_fits(C)) return 0;   /* not fused here: the caller takes three passes */
+    return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, C);
+}
+
+CGDN_INLINE int fused_mode(const real *x, real *y, const real *packed, const real *gamma,
+                           const real *beta, ptrdiff_t n, ptrdiff_t C, int rectify,
+                           int pool_abs, const int mode) {
+    switch (C) {
+    case 1: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 1);
+    case 2: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 2);
+    case 3: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 3);
+    case 4: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 4);
+    case 5: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 5);
+    case 6: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 6);
+    case 7: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 7);
+    case 8: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 8);
+    case 9: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 9);
+    case 10: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 10);
+    case 11: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 11);
+    case 12: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 12);
+    case 13: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 13);
+    case 14: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 14);
+    case 15: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 15);
+    case 16: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 16);
+    default: return 0;
     }
 }
 
-/* y (n, C) = GDN of x (n, C) for C where mix_rows_shared(C); mode is a normalization
- * mode (vec.h); pool_abs: f(v) = |v| (alpha = 1), else v * v (alpha = 2). */
-static int fused_rows(const real *x, real *y, const real *gamma, const real *beta,
-                      ptrdiff_t n, ptrdiff_t C, int mode, int rectify, int pool_abs) {
+/* y (n, C) = GDN of x (n, C) for C where fused_rows_supported(C); `packed` is
+ * rows_pack's gamma (read for C > LANES / 2); mode is a normalization mode (vec.h);
+ * pool_abs: f(v) = |v| (alpha = 1), else v * v (alpha = 2). */
+static int fused_rows(const real *x, real *y, const real *packed, const real *gamma,
+                      const real *beta, ptrdiff_t n, ptrdiff_t C, int mode, int rectify,
+                      int pool_abs) {
     switch (mode) {
-    case CGDN_GDN_SQRT: return fused_mode(x, y, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_SQRT);
-    case CGDN_IGDN_SQRT: return fused_mode(x, y, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_SQRT);
-    case CGDN_GDN_ONE: return fused_mode(x, y, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_ONE);
-    default: return fused_mode(x, y, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_ONE);
+    case CGDN_GDN_SQRT: return fused_mode(x, y, packed, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_SQRT);
+    case CGDN_IGDN_SQRT: return fused_mode(x, y, packed, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_SQRT);
+    case CGDN_GDN_ONE: return fused_mode(x, y, packed, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_ONE);
+    default: return fused_mode(x, y, packed, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_ONE);
     }
 }
 

@@ -48,6 +48,11 @@
 #undef fused_shared
 #undef fused_mode
 #undef fused_rows
+#undef fused_block
+#undef fused_blocked
+#undef fused_rows_supported
+#undef fused_rows_c
+#undef blocked_fits
 #undef fused_planes_c
 #undef planes_group
 #undef fused_planes_mode
