@@ -29,6 +29,8 @@ def effective_num_threads(num_threads):
     is unset; a positive int is used as given; a negative int counts back from that
     default (``-1`` = all, ``-2`` = all but one, never fewer than one), as in scikit-learn.
     """
+    if type(num_threads) is int and num_threads > 0:
+        return num_threads   # the common case, before the slower generic checks
     if num_threads is not None and (
         isinstance(num_threads, (bool, np.bool_))
         or not isinstance(num_threads, numbers.Integral)

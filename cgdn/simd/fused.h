@@ -2,8 +2,8 @@
  * (fused_rows_supported, fused_planes_supported). channels_last: where one vector holds
  * whole pixels (C = 1, or 2 C <= LANES with lane permutes), each vector of inputs is
  * loaded once and f(x), the mix, the range check and the normalization happen in
- * registers, one store; for more channels (up to 16, one GEMM panel), per block of
- * pixels. kernels.h includes it once per dtype, after gemm.h and normalize.h.
+ * registers, one store; for more channels (one GEMM panel: up to 64 on AVX-512), per
+ * block of pixels. kernels.h includes it once per dtype, after gemm.h and normalize.h.
  *
  * The arithmetic is the three-pass path's (f(x) into scratch, mix_rows, normalize), in
  * the same order, so results are bit-identical to it: a tile may take either path.
@@ -70,12 +70,10 @@ CGDN_INLINE int fused_shared(const real *x, real *y, const real *gamma, const re
 }
 #endif
 
-/* C > LANES / 2 (no lanes shared), up to CGDN_FUSED_ROWS_MAX channels in one panel of
- * K = ceil(C / LANES) vectors: blocks of R = CGDN_FUSED_ROWS(K) pixels. f(x) of the block's R C elements goes to a buffer on the stack, read back
+/* C > LANES / 2 (no lanes shared), in one GEMM panel of K = ceil(C / LANES) vectors: blocks of R = CGDN_FUSED_ROWS(K) pixels. f(x) of the block's R C elements goes to a buffer on the stack, read back
  * by broadcasts; the block's pools are summed in registers exactly as gemm_block sums
  * them for mix_rows (from beta, j increasing), checked, and each pixel is normalized from
  * its accumulators. `left` counts the elements of the run from x on. */
-#define CGDN_FUSED_ROWS_MAX 16
 /* Rows per block: as CGDN_ROWS(K), but leaving 4 registers for the normalization's
  * temporaries (AVX2: 10 rows for K = 1, 4 for K = 2; measured 2-10% faster than the
  * GEMM's 12 and 6 at C = 6-16; AVX-512 and NEON keep 12) */
@@ -115,9 +113,9 @@ CGDN_INLINE vrange fused_block(const real *x, real *y, real *fb, const real *pac
 
 CGDN_INLINE int fused_blocked(const real *x, real *y, const real *packed, const real *beta,
                               ptrdiff_t n, int rectify, int pool_abs, const int mode,
-                              const int C) {
-    const int K = (C + LANES - 1) / LANES, R = CGDN_FUSED_ROWS((C + LANES - 1) / LANES);
-    real fb[CGDN_RMAX * CGDN_FUSED_ROWS_MAX + LANES];
+                              const int C, const int K) {
+    const int R = CGDN_FUSED_ROWS(K);
+    real fb[CGDN_RMAX * CGDN_KMAX * LANES + LANES];
     vec init[CGDN_KMAX];
     vrange range = v_range_init();
     ptrdiff_t p = 0;
@@ -149,18 +147,20 @@ CGDN_INLINE int fused_blocked(const real *x, real *y, const real *packed, const 
     return v_range_ok(range);
 }
 
-/* Whether the block kernel takes C channels: one panel, and at most a quarter of the
- * last vector padding (each pixel's vectors are normalized whole: C = 9 in 16 lanes, say,
- * would normalize 7 padding lanes per pixel; the three passes normalize only the C). */
+/* Whether the block kernel takes C channels: one panel, blocks of at least 4 pixels
+ * (AVX2's 2 for K = 3 measured 18% slower than the three passes at C = 24), and at most a
+ * quarter of the last vector padding (each pixel's vectors are normalized whole: C = 9 in
+ * 16 lanes, say, would normalize 7 padding lanes per pixel, where the three passes
+ * normalize only the C; measured 7-17% slower at C = 5 and 9-12 on AVX2). */
 CGDN_INLINE int blocked_fits(ptrdiff_t C) {
     ptrdiff_t K = (C + LANES - 1) / LANES;
-    return K <= CGDN_KMAX && 4 * (K * LANES - C) <= LANES;
+    return K <= CGDN_KMAX && CGDN_FUSED_ROWS(K) >= 4 && 4 * (K * LANES - C) <= LANES;
 }
 
-/* Whether fused_rows takes C channels: whole pixels per vector (mix_rows_shared), or up
- * to CGDN_FUSED_ROWS_MAX channels in one GEMM panel. */
+/* Whether fused_rows takes C channels: whole pixels per vector (mix_rows_shared), or
+ * one GEMM panel with little padding (blocked_fits). */
 static int fused_rows_supported(ptrdiff_t C) {
-    return mix_rows_shared(C) || (C >= 1 && C <= CGDN_FUSED_ROWS_MAX && blocked_fits(C));
+    return mix_rows_shared(C) || (C >= 1 && blocked_fits(C));
 }
 
 CGDN_INLINE int fused_rows_c(const real *x, real *y, const real *packed, const real *gamma,
@@ -171,7 +171,24 @@ CGDN_INLINE int fused_rows_c(const real *x, real *y, const real *packed, const r
     if (2 * C <= LANES) return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, C);
 #endif
     if (!blocked_fits(C)) return 0;   /* not fused here: the caller takes three passes */
-    return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, C);
+    return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, C,
+                         (C + LANES - 1) / LANES);
+}
+
+/* More than 16 channels: C known at run time only, K (the vectors per pixel) a constant */
+static int fused_blocked_any(const real *x, real *y, const real *packed, const real *beta,
+                             ptrdiff_t n, int rectify, int pool_abs, const int mode,
+                             ptrdiff_t C) {
+    if (!blocked_fits(C)) return 0;
+    switch ((C + LANES - 1) / LANES) {
+    case 1: return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, (int)C, 1);
+    case 2: return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, (int)C, 2);
+    case 3: return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, (int)C, 3);
+#if CGDN_KMAX >= 4
+    case 4: return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, (int)C, 4);
+#endif
+    default: return 0;
+    }
 }
 
 CGDN_INLINE int fused_mode(const real *x, real *y, const real *packed, const real *gamma,
@@ -194,7 +211,7 @@ CGDN_INLINE int fused_mode(const real *x, real *y, const real *packed, const rea
     case 14: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 14);
     case 15: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 15);
     case 16: return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs, mode, 16);
-    default: return 0;
+    default: return fused_blocked_any(x, y, packed, beta, n, rectify, pool_abs, mode, C);
     }
 }
 

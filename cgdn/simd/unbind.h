@@ -53,6 +53,7 @@
 #undef fused_rows_supported
 #undef fused_rows_c
 #undef blocked_fits
+#undef fused_blocked_any
 #undef fused_planes_c
 #undef planes_group
 #undef fused_planes_mode
