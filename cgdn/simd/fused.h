@@ -70,13 +70,16 @@ CGDN_INLINE int fused_shared(const real *x, real *y, const real *gamma, const re
 }
 #endif
 
-/* C > LANES / 2 (no lanes shared), in one GEMM panel of K = ceil(C / LANES) vectors: blocks of R = CGDN_FUSED_ROWS(K) pixels. f(x) of the block's R C elements goes to a buffer on the stack, read back
- * by broadcasts; the block's pools are summed in registers exactly as gemm_block sums
- * them for mix_rows (from beta, j increasing), checked, and each pixel is normalized from
- * its accumulators. `left` counts the elements of the run from x on. */
-/* Rows per block: as CGDN_ROWS(K), but leaving 4 registers for the normalization's
+/* C > LANES / 2 (no lanes shared), in one GEMM panel of K = ceil(C / LANES) vectors:
+ * blocks of R = CGDN_FUSED_ROWS(K) pixels. f(x) of the block's R C elements goes to a
+ * buffer on the stack, read back by broadcasts; the block's pools are summed in
+ * registers exactly as gemm_block sums them for mix_rows (from beta, j increasing),
+ * checked, and each pixel is normalized from its accumulators. `left` counts the
+ * elements of the run from x on.
+ *
+ * Rows per block: as CGDN_ROWS(K), but leaving 4 registers for the normalization's
  * temporaries (AVX2: 10 rows for K = 1, 4 for K = 2; measured 2-10% faster than the
- * GEMM's 12 and 6 at C = 6-16; AVX-512 and NEON keep 12) */
+ * GEMM's 12 and 6 at C = 6-16; AVX-512 and NEON keep 12). */
 #define CGDN_FUSED_ROWS_FIT(K) ((CGDN_NREG - 4 - (K) - 1) / (K))
 #define CGDN_FUSED_ROWS(K) (CGDN_FUSED_ROWS_FIT(K) < CGDN_RMAX ? CGDN_FUSED_ROWS_FIT(K) : CGDN_RMAX)
 
