@@ -22,7 +22,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.float cimport DBL_MAX, DBL_MIN, FLT_MAX, FLT_MIN
 from libc.math cimport fabs, fabsf, pow, powf
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from cgdn._openmp cimport CGDN_OPENMP_ENABLED, omp_get_max_threads
 from cgdn cimport _simd
@@ -210,6 +210,7 @@ cdef struct Tile:
     Py_ssize_t n_ch
     bint fused            # channels_last: few channels, one pass per tile
     bint fused_planes     # channels_first: few channels, one pass per tile
+    bint slab_norm        # channels_first: the mix normalizes its blocks (two passes)
 
 
 cdef bint _gdn_tile_channels_last(
@@ -255,9 +256,10 @@ cdef bint _gdn_tile_channels_first(
         Py_ssize_t n_pos, Py_ssize_t row_stride, Py_ssize_t out_stride,
         const Settings* s, bint check) noexcept nogil:
     """Return True (and write nothing) if ``check`` and a pixel needs the careful path."""
-    cdef Py_ssize_t i, k, n_ch = tl.n_ch
+    cdef Py_ssize_t i, k, n_ch = tl.n_ch, dst_stride
     cdef Py_ssize_t stride = _simd.slab_stride(<floating> 0, n_pos)
     cdef bint in_range
+    cdef floating* dst
     if check and tl.fused_planes and s.fast_mode >= 0 and s.pool_mode != POOL_POW:
         # one pass, in registers, as _gdn_tile_channels_last; in place through scratch
         if out == x:
@@ -273,6 +275,25 @@ cdef bint _gdn_tile_channels_first(
             return False
     for i in range(n_ch):
         _pool_input(x + i * row_stride, f + i * stride, n_pos, s)
+    if check and tl.slab_norm and s.fast_mode >= 0:
+        # two passes: the mix normalizes each block of pools in registers (in place
+        # through scratch, as above); a pool out of range sends the tile on to the passes
+        # below, f(x) already computed. f's lanes past n_pos are zeroed so that their
+        # pools (beta) pass the mix's range check
+        if stride != n_pos:
+            for i in range(n_ch):
+                memset(f + i * stride + n_pos, 0, (stride - n_pos) * sizeof(floating))
+        if out == x:
+            dst, dst_stride = pool, stride
+        else:
+            dst, dst_stride = out, out_stride
+        if _simd.mix_slab_norm(x, row_stride, dst, dst_stride, f, <const floating*> tl.mixer,
+                               <const floating*> tl.beta, n_pos, n_ch, s.fast_mode,
+                               s.rectify):
+            if dst != out:
+                for i in range(n_ch):
+                    memcpy(out + i * out_stride, pool + i * stride, n_pos * sizeof(floating))
+            return False
     in_range = _simd.mix_slab(f, <const floating*> tl.mixer, <const floating*> tl.beta, pool,
                               n_pos, n_ch)
     if check and not in_range:
@@ -329,6 +350,7 @@ cdef Tile _make_tile(const floating[::1] beta, const floating[:, ::1] gamma,
     tl.n_ch = beta.shape[0]
     tl.fused = _simd.fused_rows_supported(<floating> 0, tl.n_ch)
     tl.fused_planes = _simd.fused_planes_supported(<floating> 0, tl.n_ch)
+    tl.slab_norm = False
     return tl
 
 
@@ -410,6 +432,7 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
     mixer_array = _mixer(gamma, False)
     mixer = mixer_array
     tl = _make_tile(beta, gamma, mixer)
+    tl.slab_norm = _simd.mix_slab_norm_supported(<floating> 0, n_ch)
     with nogil, parallel(num_threads=num_threads):
         tid = threadid()
         work = &scratch[tid, 0]

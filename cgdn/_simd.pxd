@@ -41,6 +41,14 @@ cdef extern from "simd/kernels.h" nogil:
                            float* pool, Py_ssize_t n, Py_ssize_t n_ch)
     bint cgdn_mix_slab_f64(const double* f, const double* gamma_t, const double* beta,
                            double* pool, Py_ssize_t n, Py_ssize_t n_ch)
+    bint cgdn_mix_slab_norm_supported_f32(Py_ssize_t n_ch)
+    bint cgdn_mix_slab_norm_supported_f64(Py_ssize_t n_ch)
+    bint cgdn_mix_slab_norm_f32(const float* x, Py_ssize_t xs, float* y, Py_ssize_t ys,
+                                const float* f, const float* gamma_t, const float* beta,
+                                Py_ssize_t n, Py_ssize_t n_ch, int mode, int rectify)
+    bint cgdn_mix_slab_norm_f64(const double* x, Py_ssize_t xs, double* y, Py_ssize_t ys,
+                                const double* f, const double* gamma_t, const double* beta,
+                                Py_ssize_t n, Py_ssize_t n_ch, int mode, int rectify)
     void cgdn_normalize_f32(const float* x, const float* n, float* out, Py_ssize_t count,
                             int mode, int rectify)
     void cgdn_normalize_f64(const double* x, const double* n, double* out, Py_ssize_t count,
@@ -144,3 +152,21 @@ cdef inline bint any_out_of_range(const floating* n, Py_ssize_t count) noexcept 
         return cgdn_any_out_of_range_f32(n, count)
     else:
         return cgdn_any_out_of_range_f64(n, count)
+
+
+cdef inline bint mix_slab_norm_supported(floating dtype_tag, Py_ssize_t n_ch) noexcept nogil:
+    if floating is float:
+        return cgdn_mix_slab_norm_supported_f32(n_ch)
+    else:
+        return cgdn_mix_slab_norm_supported_f64(n_ch)
+
+
+cdef inline bint mix_slab_norm(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t ys,
+                               const floating* f, const floating* gamma_t,
+                               const floating* beta, Py_ssize_t n, Py_ssize_t n_ch, int mode,
+                               bint rectify) noexcept nogil:
+    # y = x normalized, the pools summed from f and never stored; False: y is garbage
+    if floating is float:
+        return cgdn_mix_slab_norm_f32(x, xs, y, ys, f, gamma_t, beta, n, n_ch, mode, rectify)
+    else:
+        return cgdn_mix_slab_norm_f64(x, xs, y, ys, f, gamma_t, beta, n, n_ch, mode, rectify)

@@ -239,12 +239,13 @@ def test_one_pass_tiles_fall_back_on_out_of_range_pools(rng, isa, n_channels):
 
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
-@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 8, 9, 12, 16, 17])
+@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 8, 9, 12, 16, 17, 24, 33, 64, 65, 130])
 def test_channels_first_one_pass_equals_three_passes(rng, isa, dtype, spec, n_channels):
-    # as the channels_last test above, for the channels_first one-pass tiles
+    # as the channels_last test above, for the channels_first one-pass tiles and, from 17
+    # channels, the two-pass tiles (the mix normalizing its blocks; any alpha)
     k = KERNELS[isa]
     tile = 40
-    for alpha, epsilon, inverse, rectify in _ONE_PASS_MODES:
+    for alpha, epsilon, inverse, rectify in _ONE_PASS_MODES + [(1.5, 0.5, False, True)]:
         n_pos = int(rng.integers(1, 150))
         x = (rng.standard_normal((2, n_channels, n_pos)) * 3).astype(dtype)
         x[0, 0, 0] = -0.0
@@ -264,18 +265,20 @@ def test_channels_first_one_pass_equals_three_passes(rng, isa, dtype, spec, n_ch
 
 
 @pytest.mark.parametrize("isa", VARIANTS)
-def test_channels_first_one_pass_falls_back_on_out_of_range_pools(rng, isa):
+@pytest.mark.parametrize("n_channels", [3, 24])
+def test_channels_first_one_pass_falls_back_on_out_of_range_pools(rng, isa, n_channels):
     k = KERNELS[isa]
-    x = rng.standard_normal((1, 3, 100)).astype(np.float32)
-    x[0, :, 50] = [1e30, 1.0, 2.0]
-    beta, gamma = np.ones(3, np.float32), np.full((3, 3), 0.1, np.float32)
+    x = rng.standard_normal((1, n_channels, 100)).astype(np.float32)
+    x[0, 0, 50] = 1e30
+    beta = np.ones(n_channels, np.float32)
+    gamma = np.full((n_channels, n_channels), 0.1, np.float32)
     for in_place in (False, True):
         src = x.copy()
         out = src if in_place else np.empty_like(src)
         flags = np.zeros(4, np.uint8)
         assert k.gdn_channels_first["float"](src, beta, gamma, out,
-                                             _scratch(k, 1, 32, 3, np.float32, False), flags,
-                                             32, 2.0, 0.5, False, False, 1) == 1
+                                             _scratch(k, 1, 32, n_channels, np.float32, False),
+                                             flags, 32, 2.0, 0.5, False, False, 1) == 1
         assert flags.tolist() == [0, 1, 0, 0]
         np.testing.assert_array_equal(src[..., 32:64], x[..., 32:64])   # flagged: untouched
         keep = np.r_[0:32, 64:100]

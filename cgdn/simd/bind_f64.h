@@ -36,6 +36,7 @@
 #define gemm_block cgdn_gemm_block_f64
 #define gemm_rows cgdn_gemm_rows_f64
 #define gemm_cols cgdn_gemm_cols_f64
+#define gemm_block_at cgdn_gemm_block_at_f64
 #define rows_panel_width cgdn_rows_panel_width_f64
 #define rows_packed_size cgdn_rows_packed_size_f64
 #define rows_pack cgdn_rows_pack_f64
@@ -68,6 +69,10 @@
 #define mix_rows cgdn_mix_rows_f64
 #define slab_stride cgdn_slab_stride_f64
 #define mix_slab cgdn_mix_slab_f64
+#define mix_slab_to cgdn_mix_slab_to_f64
+#define slab_panel cgdn_slab_panel_f64
+#define mix_slab_norm_supported cgdn_mix_slab_norm_supported_f64
+#define mix_slab_norm cgdn_mix_slab_norm_f64
 #define gemm_plain cgdn_gemm_plain_f64
 #define normalize_one cgdn_normalize_one_f64
 #define normalize_loop cgdn_normalize_loop_f64

@@ -18,7 +18,13 @@
 /* One block of R rows x K vectors of C; R and K are compile-time constants at every
  * call, so the loops over them unroll and the accumulators live in registers. Returns
  * whether every value computed (padding lanes included) is a positive normal finite
- * number: then the pools need no range check (0 means "check them"). */
+ * number: then the pools need no range check (0 means "check them").
+ * What the block stores (`out`): with CGDN_STORE_POOL (a compile-time constant where
+ * given) its sums; with a normalization mode (vec.h) the normalized inputs instead,
+ * X[r, :] / C[r, :]^eps (or times), X[r, :] at x + r*x_rs, the pools never leaving the
+ * registers (bit-identical to storing them and normalizing after). The mode is known
+ * at run time only: one copy of the GEMM serves all four, its branches taken once per
+ * vector against the depth's multiply-adds. */
 CGDN_INLINE int gemm_block(const real *a, ptrdiff_t a_rs,   /* IN  A[r, j] = a[r*a_rs + j] */
                             const real *b, ptrdiff_t b_rs,   /* IN  B[j, :] at b + j*b_rs */
                             real *c, ptrdiff_t c_rs,         /* OUT C[r, :] at c + r*c_rs */
@@ -26,6 +32,8 @@ CGDN_INLINE int gemm_block(const real *a, ptrdiff_t a_rs,   /* IN  A[r, j] = a[r
                             const vec *col_init,             /* IN  K vectors, or NULL */
                             const real *row_init,            /* IN  R values (if no col_init) */
                             ptrdiff_t last,                  /* lanes stored of the last vector */
+                            const real *x, ptrdiff_t x_rs,   /* IN  X (if out is a mode) */
+                            int rectify, const int out,
                             const int R, const int K) {
     vec acc[CGDN_RMAX][CGDN_KMAX], bv[CGDN_KMAX];
     vrange range = v_range_init();
@@ -43,6 +51,13 @@ CGDN_INLINE int gemm_block(const real *a, ptrdiff_t a_rs,   /* IN  A[r, j] = a[r
     for (r = 0; r < R; r++) {
         real *cr = c + r * c_rs;
         for (k = 0; k < K; k++) range = v_range_fold(range, acc[r][k]);
+        if (out != CGDN_STORE_POOL)
+            for (k = 0; k < K; k++) {
+                const real *xr = x + r * x_rs + k * LANES;
+                vec v = k < K - 1 || last == LANES ? v_load(xr) : v_load_tail(xr, last, (real)0);
+                if (rectify) v = v_rectify(v);
+                acc[r][k] = normalize_one(v, acc[r][k], out);
+            }
         for (k = 0; k < K - 1; k++) v_store(cr + k * LANES, acc[r][k]);
         if (last == LANES)
             v_store(cr + (K - 1) * LANES, acc[r][K - 1]);
@@ -52,36 +67,48 @@ CGDN_INLINE int gemm_block(const real *a, ptrdiff_t a_rs,   /* IN  A[r, j] = a[r
     return v_range_ok(range);
 }
 
+/* The block of `rows` rows that starts at row r (gemm_rows' steps). */
+CGDN_INLINE int gemm_block_at(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
+                              real *c, ptrdiff_t c_rs, ptrdiff_t depth, const vec *col_init,
+                              const real *row_init, ptrdiff_t last, const real *x,
+                              ptrdiff_t x_rs, int rectify, const int out, ptrdiff_t r,
+                              const int rows, const int K) {
+    return gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
+                      row_init ? row_init + r : NULL, last, x ? x + r * x_rs : NULL, x_rs,
+                      rectify, out, rows, K);
+}
+
 /* All n_rows rows for one panel of K vectors: blocks of CGDN_ROWS(K) rows, then the
  * remainder in blocks of 8, 4, 2 and 1 rows. */
 CGDN_INLINE int gemm_rows(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
                           real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
                           const vec *col_init, const real *row_init, ptrdiff_t last,
+                          const real *x, ptrdiff_t x_rs, int rectify, const int out,
                           const int K) {
     const int R = CGDN_ROWS(K);
     ptrdiff_t r = 0;
     int ok = 1;
     for (; r + R <= n_rows; r += R)
-        ok &= gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
-                   row_init ? row_init + r : NULL, last, R, K);
+        ok &= gemm_block_at(a, a_rs, b, b_rs, c, c_rs, depth, col_init, row_init, last, x,
+                            x_rs, rectify, out, r, R, K);
     if (R > 8 && r + 8 <= n_rows) {
-        ok &= gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
-                   row_init ? row_init + r : NULL, last, 8, K);
+        ok &= gemm_block_at(a, a_rs, b, b_rs, c, c_rs, depth, col_init, row_init, last, x,
+                            x_rs, rectify, out, r, 8, K);
         r += 8;
     }
     if (R > 4 && r + 4 <= n_rows) {
-        ok &= gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
-                   row_init ? row_init + r : NULL, last, 4, K);
+        ok &= gemm_block_at(a, a_rs, b, b_rs, c, c_rs, depth, col_init, row_init, last, x,
+                            x_rs, rectify, out, r, 4, K);
         r += 4;
     }
     if (R > 2 && r + 2 <= n_rows) {
-        ok &= gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
-                   row_init ? row_init + r : NULL, last, 2, K);
+        ok &= gemm_block_at(a, a_rs, b, b_rs, c, c_rs, depth, col_init, row_init, last, x,
+                            x_rs, rectify, out, r, 2, K);
         r += 2;
     }
     for (; r < n_rows; r++)
-        ok &= gemm_block(a + r * a_rs, a_rs, b, b_rs, c + r * c_rs, c_rs, depth, col_init,
-                         row_init ? row_init + r : NULL, last, 1, K);
+        ok &= gemm_block_at(a, a_rs, b, b_rs, c, c_rs, depth, col_init, row_init, last, x,
+                            x_rs, rectify, out, r, 1, K);
     return ok;
 }
 
@@ -89,16 +116,17 @@ CGDN_INLINE int gemm_rows(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_
  * Returns what gemm_block returns, for all blocks. Inlined, so that a caller with a
  * compile-time depth and row stride (mix_rows for few channels) gets them as constants. */
 CGDN_INLINE int gemm_cols(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
-                     real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
-                     const vec *col_init, const real *row_init, ptrdiff_t last, int K) {
+                          real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
+                          const vec *col_init, const real *row_init, ptrdiff_t last,
+                          const real *x, ptrdiff_t x_rs, int rectify, const int out, int K) {
     switch (K) {
-    case 1: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 1);
-    case 2: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 2);
+    case 1: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, x, x_rs, rectify, out, 1);
+    case 2: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, x, x_rs, rectify, out, 2);
 #if CGDN_KMAX >= 4
-    case 3: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 3);
-    default: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 4);
+    case 3: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, x, x_rs, rectify, out, 3);
+    default: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, x, x_rs, rectify, out, 4);
 #else
-    default: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, 3);
+    default: return gemm_rows(a, a_rs, b, b_rs, c, c_rs, depth, n_rows, col_init, row_init, last, x, x_rs, rectify, out, 3);
 #endif
     }
 }
@@ -150,7 +178,7 @@ CGDN_INLINE int mix_rows_blocked(const real *f, const real *packed, const real *
             init[k] = v_load_tail(beta + col0 + k * LANES, left < LANES ? left : LANES, (real)1);
         }
         ok &= gemm_cols(f, C, packed + C * col0, K * LANES, pool + col0, C, C, n, init, NULL,
-                        one_panel ? LANES : last, (int)K);
+                        one_panel ? LANES : last, NULL, 0, 0, CGDN_STORE_POOL, (int)K);
         col0 += K * LANES;
     }
     return ok;
@@ -296,27 +324,71 @@ static ptrdiff_t slab_stride(ptrdiff_t n) {
     return (n + LANES - 1) / LANES * LANES;
 }
 
-/* f and pool rows are slab_stride(n) apart; lanes past n are computed from whatever f
- * holds there and never read back. gamma_t is gamma transposed: gamma_t[i, j]. Returns
- * what mix_rows returns (lanes past n may cause a 0). */
-static int mix_slab(const real *f, const real *gamma_t, const real *beta, real *pool,
-                    ptrdiff_t n, ptrdiff_t C) {
-    const ptrdiff_t stride = slab_stride(n), n_vec = stride / LANES;
-    /* The block's columns of f (C rows of K vectors) are read again for every block of
-     * rows: keep them within CGDN_L1_BYTES, but at least 2 vectors wide (with 1 the
-     * loads outnumber the FMAs). Measured at C = 192, AVX-512: 214 GFLOP/s against 198
-     * without the limit. */
-    ptrdiff_t k_max = CGDN_L1_BYTES / (C * LANES * (ptrdiff_t)sizeof(real)), k0 = 0;
+/* Vectors of positions per block of the slab mix at C channels. The block's columns of
+ * f (C rows of K vectors) are read again for every block of rows: keep them within
+ * CGDN_L1_BYTES, but at least 2 vectors wide (with 1 the loads outnumber the FMAs).
+ * Measured at C = 192, AVX-512: 214 GFLOP/s against 198 without the limit. */
+static ptrdiff_t slab_panel(ptrdiff_t C) {
+    ptrdiff_t k = CGDN_L1_BYTES / (C * LANES * (ptrdiff_t)sizeof(real));
+    if (k > CGDN_KMAX) k = CGDN_KMAX;
+    if (k < 2) k = CGDN_KMAX < 2 ? CGDN_KMAX : 2;
+    return k;
+}
+
+/* f rows are slab_stride(n) apart, c rows c_rs; gamma_t is gamma transposed:
+ * gamma_t[i, j]. With `out` CGDN_STORE_POOL, c receives the pools, whole vectors (lanes
+ * past n are computed from whatever f holds there and never read back); with a
+ * normalization mode, the normalized x (rows x_rs apart), lanes past n never stored.
+ * Returns what mix_rows returns (lanes past n may cause a 0). */
+CGDN_INLINE int mix_slab_to(const real *f, const real *gamma_t, const real *beta, real *c,
+                            ptrdiff_t c_rs, ptrdiff_t n, ptrdiff_t C, const real *x,
+                            ptrdiff_t x_rs, int rectify, const int out) {
+    const ptrdiff_t stride = slab_stride(n), n_vec = stride / LANES, k_max = slab_panel(C);
+    ptrdiff_t k0 = 0;
     int ok = 1;
-    if (k_max > CGDN_KMAX) k_max = CGDN_KMAX;
-    if (k_max < 2) k_max = CGDN_KMAX < 2 ? CGDN_KMAX : 2;
     while (k0 < n_vec) {
         ptrdiff_t K = n_vec - k0 < k_max ? n_vec - k0 : k_max;
-        ok &= gemm_cols(gamma_t, C, f + k0 * LANES, stride, pool + k0 * LANES, stride, C, C,
-                        NULL, beta, LANES, (int)K);
+        ptrdiff_t last = out == CGDN_STORE_POOL || k0 + K < n_vec ? LANES
+                                                                  : n - (n_vec - 1) * LANES;
+        ok &= gemm_cols(gamma_t, C, f + k0 * LANES, stride, c + k0 * LANES, c_rs, C, C,
+                        NULL, beta, last, x ? x + k0 * LANES : NULL, x_rs, rectify, out,
+                        (int)K);
         k0 += K;
     }
     return ok;
+}
+
+/* pool (C, slab_stride(n)) from f (C, slab_stride(n)). */
+static int mix_slab(const real *f, const real *gamma_t, const real *beta, real *pool,
+                    ptrdiff_t n, ptrdiff_t C) {
+    return mix_slab_to(f, gamma_t, beta, pool, slab_stride(n), n, C, NULL, 0, 0,
+                       CGDN_STORE_POOL);
+}
+
+/* ---- channels_first: the mix with the normalization in its blocks ----------------- */
+
+/* y = x normalized by beta + f mixed by gamma (f computed in a pass before, as for
+ * mix_slab): each block of pools is normalized in registers (mode: a normalization
+ * mode, vec.h) and never stored; bit-identical to mix_slab followed by normalize. x rows
+ * are xs apart, y rows ys apart; y must not be x (a block's stores precede later blocks'
+ * reads of x). Returns what mix_slab returns; if 0, y holds garbage and the caller takes
+ * the passes that check each pixel. */
+static int mix_slab_norm(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys, const real *f,
+                         const real *gamma_t, const real *beta, ptrdiff_t n, ptrdiff_t C,
+                         int mode, int rectify) {
+    return mix_slab_to(f, gamma_t, beta, y, ys, n, C, x, xs, rectify, mode);
+}
+
+/* Whether mix_slab_norm is the faster way at C channels (measured at 1 thread against
+ * mix_slab and a normalization pass, side by side in one process):
+ * - with 32 registers, when a block has at most 6 rows: 3-16% faster at C = 24-128 on
+ *   AVX-512. A block's rows of x and y are whole planes apart, which for power-of-two
+ *   images map to one set of the L1 cache: 12 rows of each (AVX-512 at C >= 192)
+ *   measured up to 28% slower;
+ * - never with 16 registers: the block already fills them (AVX2: 5-28% slower at
+ *   C = 24-320). */
+static int mix_slab_norm_supported(ptrdiff_t C) {
+    return CGDN_NREG >= 32 && CGDN_ROWS(slab_panel(C)) <= 6;
 }
 
 /* ---- plain product for the gradients: c (n_rows, n_cols) = a @ b ------------------- */
@@ -335,7 +407,7 @@ static void gemm_plain(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b
         ptrdiff_t last = n_cols - (col0 + (K - 1) * LANES);
         if (last > LANES) last = LANES;
         (void)gemm_cols(a, a_rs, b + col0, b_rs, c + col0, c_rs, depth, n_rows, zero, NULL,
-                        last, (int)K);
+                        last, NULL, 0, 0, CGDN_STORE_POOL, (int)K);
         col0 += K * LANES;
     }
 }

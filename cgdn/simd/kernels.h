@@ -10,15 +10,15 @@
 #include "vec.h"
 
 #include "bind_f32.h"
-#include "gemm.h"
 #include "normalize.h"
+#include "gemm.h"
 #include "fused.h"
 #include "range.h"
 #include "unbind.h"
 
 #include "bind_f64.h"
-#include "gemm.h"
 #include "normalize.h"
+#include "gemm.h"
 #include "fused.h"
 #include "range.h"
 #include "unbind.h"

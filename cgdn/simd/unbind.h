@@ -32,6 +32,7 @@
 #undef gemm_block
 #undef gemm_rows
 #undef gemm_cols
+#undef gemm_block_at
 #undef rows_panel_width
 #undef rows_packed_size
 #undef rows_pack
@@ -64,6 +65,10 @@
 #undef mix_rows
 #undef slab_stride
 #undef mix_slab
+#undef mix_slab_to
+#undef slab_panel
+#undef mix_slab_norm_supported
+#undef mix_slab_norm
 #undef gemm_plain
 #undef normalize_one
 #undef normalize_loop

@@ -64,7 +64,9 @@
 #define CGDN_L1_BYTES 32768
 #endif
 
-/* Normalization modes: y = x / n^(1/2), x * n^(1/2), x / n, x * n. */
-enum { CGDN_GDN_SQRT = 0, CGDN_IGDN_SQRT = 1, CGDN_GDN_ONE = 2, CGDN_IGDN_ONE = 3 };
+/* Normalization modes: y = x / n^(1/2), x * n^(1/2), x / n, x * n; and, for the GEMM
+ * (gemm.h), "store the pools, do not normalize". */
+enum { CGDN_GDN_SQRT = 0, CGDN_IGDN_SQRT = 1, CGDN_GDN_ONE = 2, CGDN_IGDN_ONE = 3,
+       CGDN_STORE_POOL = -1 };
 
 #endif /* CGDN_VEC_H */
