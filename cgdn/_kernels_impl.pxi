@@ -342,11 +342,11 @@ def _mixer(const floating[:, ::1] gamma, bint channels_last):
 
 
 cdef Tile _make_tile(const floating[::1] beta, const floating[:, ::1] gamma,
-                     const floating[::1] mixer):
+                     const floating* mixer):
     cdef Tile tl
     tl.beta = &beta[0]
     tl.gamma = &gamma[0, 0]
-    tl.mixer = &mixer[0]
+    tl.mixer = mixer
     tl.n_ch = beta.shape[0]
     tl.fused = _simd.fused_rows_supported(<floating> 0, tl.n_ch)
     tl.fused_planes = _simd.fused_planes_supported(<floating> 0, tl.n_ch)
@@ -382,9 +382,12 @@ def gdn_channels_last(const floating[:, ::1] x,        # IN  (n_pixels, n_channe
     n_tiles = (n_pixels + tile - 1) // tile
     _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
                   scratch.shape[0], stride, flags.shape[0], n_tiles, num_threads, True)
-    mixer_array = _mixer(gamma, True)
-    mixer = mixer_array
-    tl = _make_tile(beta, gamma, mixer)
+    if _simd.mix_rows_shared(<floating> 0, n_ch):
+        tl = _make_tile(beta, gamma, &gamma[0, 0])   # no packing: its mixers read gamma
+    else:
+        mixer_array = _mixer(gamma, True)
+        mixer = mixer_array
+        tl = _make_tile(beta, gamma, &mixer[0])
     with nogil, parallel(num_threads=num_threads):
         tid = threadid()
         work = &scratch[tid, 0]
@@ -431,7 +434,7 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
     area = scratch_size(n_ch, tile, False) // 2
     mixer_array = _mixer(gamma, False)
     mixer = mixer_array
-    tl = _make_tile(beta, gamma, mixer)
+    tl = _make_tile(beta, gamma, &mixer[0])
     tl.slab_norm = _simd.mix_slab_norm_supported(<floating> 0, n_ch)
     with nogil, parallel(num_threads=num_threads):
         tid = threadid()
@@ -482,7 +485,7 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
     tmp = np.empty(n * n_ch, dtype=dtype)
     mixer_array = _mixer(gamma, channels_last)
     mixer = mixer_array
-    tl = _make_tile(beta, gamma, mixer)
+    tl = _make_tile(beta, gamma, &mixer[0])
     stride = _simd.slab_stride(<floating> 0, n)
     with nogil:
         if channels_last:

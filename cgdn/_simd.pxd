@@ -16,6 +16,8 @@ cdef extern from "simd/kernels.h" nogil:
                            const float* beta, float* pool, Py_ssize_t n, Py_ssize_t n_ch)
     bint cgdn_mix_rows_f64(const double* f, const double* packed, const double* gamma,
                            const double* beta, double* pool, Py_ssize_t n, Py_ssize_t n_ch)
+    bint cgdn_mix_rows_shared_f32(Py_ssize_t n_ch)
+    bint cgdn_mix_rows_shared_f64(Py_ssize_t n_ch)
     bint cgdn_fused_rows_supported_f32(Py_ssize_t n_ch)
     bint cgdn_fused_rows_supported_f64(Py_ssize_t n_ch)
     bint cgdn_fused_rows_f32(const float* x, float* y, const float* packed, const float* gamma,
@@ -80,6 +82,14 @@ cdef inline bint mix_rows(const floating* f, const floating* packed, const float
         return cgdn_mix_rows_f32(f, packed, gamma, beta, pool, n, n_ch)
     else:
         return cgdn_mix_rows_f64(f, packed, gamma, beta, pool, n, n_ch)
+
+
+cdef inline bint mix_rows_shared(floating dtype_tag, Py_ssize_t n_ch) noexcept nogil:
+    # whether mix_rows (and fused_rows) read gamma itself at n_ch channels, not the packing
+    if floating is float:
+        return cgdn_mix_rows_shared_f32(n_ch)
+    else:
+        return cgdn_mix_rows_shared_f64(n_ch)
 
 
 cdef inline bint fused_rows_supported(floating dtype_tag, Py_ssize_t n_ch) noexcept nogil:
