@@ -72,10 +72,9 @@ CGDN_INLINE int fused_shared(const real *x, real *y, const real *gamma, const re
 
 /* C > LANES / 2 (no lanes shared), in one GEMM panel of K = ceil(C / LANES) vectors:
  * blocks of R = CGDN_FUSED_ROWS(K) pixels. f(x) of the block's R C elements goes to a
- * buffer on the stack, read back by broadcasts; the block's pools are summed in
- * registers exactly as gemm_block sums them for mix_rows (from beta, j increasing),
- * checked, and each pixel is normalized from its accumulators. `left` counts the
- * elements of the run from x on.
+ * buffer on the stack, read back by broadcasts; gemm_block sums the block's pools in
+ * registers exactly as for mix_rows (from beta, j increasing), checks them, and
+ * normalizes each pixel from its accumulators.
  *
  * Rows per block: as CGDN_ROWS(K), but leaving 4 registers for the normalization's
  * temporaries (AVX2: 10 rows for K = 1, 4 for K = 2; measured 2-10% faster than the
@@ -83,35 +82,18 @@ CGDN_INLINE int fused_shared(const real *x, real *y, const real *gamma, const re
 #define CGDN_FUSED_ROWS_FIT(K) ((CGDN_NREG - 4 - (K) - 1) / (K))
 #define CGDN_FUSED_ROWS(K) (CGDN_FUSED_ROWS_FIT(K) < CGDN_RMAX ? CGDN_FUSED_ROWS_FIT(K) : CGDN_RMAX)
 
-CGDN_INLINE vrange fused_block(const real *x, real *y, real *fb, const real *packed,
-                               const vec *init, ptrdiff_t left, int rectify, int pool_abs,
-                               const int mode, const int C, const int K, const int R,
-                               vrange range) {
-    vec acc[CGDN_RMAX][CGDN_KMAX], bv[CGDN_KMAX];
+/* One block of R pixels: f(x) to fb, then gemm_block normalizing from its registers.
+ * A pixel's last vector spills into the next pixel's place (stored after it); in the
+ * run's last block (at_end) every pixel's last vector is a tail store instead. */
+CGDN_INLINE int fused_block(const real *x, real *y, real *fb, const real *packed,
+                            const vec *init, int at_end, int rectify, int pool_abs,
+                            const int mode, const int C, const int K, const int R) {
     ptrdiff_t e;
-    int r, j, k;
     for (e = 0; e < R * C; e += LANES)
         v_store(fb + e, fused_pool_input(fused_input(fused_load(x + e, R * C - e), rectify),
                                          pool_abs));
-    for (r = 0; r < R; r++)
-        for (k = 0; k < K; k++) acc[r][k] = init[k];
-    for (j = 0; j < C; j++) {
-        for (k = 0; k < K; k++) bv[k] = v_load(packed + (j * K + k) * LANES);
-        for (r = 0; r < R; r++) {
-            vec av = v_set1(fb[r * C + j]);
-            for (k = 0; k < K; k++) acc[r][k] = v_fma(av, bv[k], acc[r][k]);
-        }
-    }
-    for (r = 0; r < R; r++)
-        for (k = 0; k < K; k++) {
-            /* a pixel's last vector spills into the next pixel's place (stored after it);
-             * the run's last one is a tail */
-            ptrdiff_t at = r * C + k * LANES;
-            vec v = fused_input(fused_load(x + at, left - at), rectify);
-            range = v_range_fold(range, acc[r][k]);
-            fused_store(y + at, left - at, normalize_one(v, acc[r][k], mode));
-        }
-    return range;
+    return gemm_block(fb, C, packed, K * LANES, y, C, C, init, NULL,
+                      at_end ? C - (K - 1) * LANES : LANES, x, C, rectify, mode, R, K);
 }
 
 CGDN_INLINE int fused_blocked(const real *x, real *y, const real *packed, const real *beta,
@@ -120,34 +102,33 @@ CGDN_INLINE int fused_blocked(const real *x, real *y, const real *packed, const 
     const int R = CGDN_FUSED_ROWS(K);
     real fb[CGDN_RMAX * CGDN_KMAX * LANES + LANES];
     vec init[CGDN_KMAX];
-    vrange range = v_range_init();
     ptrdiff_t p = 0;
-    int k;
+    int k, ok = 1;
     for (k = 0; k < K; k++)   /* padding lanes start from 1 and get zero terms */
         init[k] = v_load_tail(beta + k * LANES, C - k * LANES < LANES ? C - k * LANES : LANES,
                               (real)1);
     for (; p + R <= n; p += R)
-        range = fused_block(x + p * C, y + p * C, fb, packed, init, (n - p) * C, rectify,
-                            pool_abs, mode, C, K, R, range);
+        ok &= fused_block(x + p * C, y + p * C, fb, packed, init, p + R == n, rectify,
+                          pool_abs, mode, C, K, R);
     if (R > 8 && p + 8 <= n) {
-        range = fused_block(x + p * C, y + p * C, fb, packed, init, (n - p) * C, rectify,
-                            pool_abs, mode, C, K, 8, range);
+        ok &= fused_block(x + p * C, y + p * C, fb, packed, init, p + 8 == n, rectify,
+                          pool_abs, mode, C, K, 8);
         p += 8;
     }
     if (R > 4 && p + 4 <= n) {
-        range = fused_block(x + p * C, y + p * C, fb, packed, init, (n - p) * C, rectify,
-                            pool_abs, mode, C, K, 4, range);
+        ok &= fused_block(x + p * C, y + p * C, fb, packed, init, p + 4 == n, rectify,
+                          pool_abs, mode, C, K, 4);
         p += 4;
     }
     if (R > 2 && p + 2 <= n) {
-        range = fused_block(x + p * C, y + p * C, fb, packed, init, (n - p) * C, rectify,
-                            pool_abs, mode, C, K, 2, range);
+        ok &= fused_block(x + p * C, y + p * C, fb, packed, init, p + 2 == n, rectify,
+                          pool_abs, mode, C, K, 2);
         p += 2;
     }
     for (; p < n; p++)
-        range = fused_block(x + p * C, y + p * C, fb, packed, init, (n - p) * C, rectify,
-                            pool_abs, mode, C, K, 1, range);
-    return v_range_ok(range);
+        ok &= fused_block(x + p * C, y + p * C, fb, packed, init, p + 1 == n, rectify,
+                          pool_abs, mode, C, K, 1);
+    return ok;
 }
 
 /* Whether the block kernel takes C channels: one panel, blocks of at least 4 pixels
