@@ -50,6 +50,7 @@
 #define fused_load cgdn_fused_load_f32
 #define fused_store cgdn_fused_store_f32
 #define fused_single cgdn_fused_single_f32
+#define planes_step cgdn_planes_step_f32
 #define fused_shared cgdn_fused_shared_f32
 #define fused_mode cgdn_fused_mode_f32
 #define fused_rows cgdn_fused_rows_f32

@@ -50,6 +50,7 @@
 #define fused_load cgdn_fused_load_f64
 #define fused_store cgdn_fused_store_f64
 #define fused_single cgdn_fused_single_f64
+#define planes_step cgdn_planes_step_f64
 #define fused_shared cgdn_fused_shared_f64
 #define fused_mode cgdn_fused_mode_f64
 #define fused_rows cgdn_fused_rows_f64

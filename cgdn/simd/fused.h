@@ -252,25 +252,39 @@ CGDN_INLINE vrange planes_group(const vec *v, const vec *f, real *y, ptrdiff_t y
     return range;
 }
 
+/* One vector of positions (left >= LANES: whole; a constant LANES in the main loop, so
+ * that its loads and stores need no tests: 5-12% faster at C = 12-16 on AVX2, 3% at 16
+ * on AVX-512, side by side; the same split of the channels_last loops for C <= 8 was
+ * within noise, or slower at C = 1). */
+CGDN_INLINE vrange planes_step(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
+                               const real *gamma, const real *beta, ptrdiff_t left,
+                               int rectify, int pool_abs, const int mode, const int C,
+                               vrange range) {
+    const int G = CGDN_PLANES_GROUP, tail = C % CGDN_PLANES_GROUP;
+    vec v[CGDN_PLANES_MAX], f[CGDN_PLANES_MAX];
+    int i, j;
+    for (j = 0; j < C; j++) {
+        v[j] = fused_input(fused_load(x + j * xs, left), rectify);
+        f[j] = fused_pool_input(v[j], pool_abs);
+    }
+    for (i = 0; i + G <= C; i += G)
+        range = planes_group(v, f, y, ys, gamma, beta, left, mode, C, i, G, range);
+    if (tail)
+        range = planes_group(v, f, y, ys, gamma, beta, left, mode, C, C - tail, tail, range);
+    return range;
+}
+
 CGDN_INLINE int fused_planes_c(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
                                const real *gamma, const real *beta, ptrdiff_t n,
                                int rectify, int pool_abs, const int mode, const int C) {
-    const int G = CGDN_PLANES_GROUP, tail = C % CGDN_PLANES_GROUP;
-    vec v[CGDN_PLANES_MAX], f[CGDN_PLANES_MAX];
     vrange range = v_range_init();
-    ptrdiff_t p;
-    int i, j;
-    for (p = 0; p < n; p += LANES) {
-        for (j = 0; j < C; j++) {
-            v[j] = fused_input(fused_load(x + j * xs + p, n - p), rectify);
-            f[j] = fused_pool_input(v[j], pool_abs);
-        }
-        for (i = 0; i + G <= C; i += G)
-            range = planes_group(v, f, y + p, ys, gamma, beta, n - p, mode, C, i, G, range);
-        if (tail)
-            range = planes_group(v, f, y + p, ys, gamma, beta, n - p, mode, C, C - tail,
-                                 tail, range);
-    }
+    ptrdiff_t p = 0;
+    for (; p + LANES <= n; p += LANES)
+        range = planes_step(x + p, xs, y + p, ys, gamma, beta, LANES, rectify, pool_abs, mode,
+                            C, range);
+    if (p < n)
+        range = planes_step(x + p, xs, y + p, ys, gamma, beta, n - p, rectify, pool_abs, mode,
+                            C, range);
     return v_range_ok(range);
 }
 

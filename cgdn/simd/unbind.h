@@ -46,6 +46,7 @@
 #undef fused_load
 #undef fused_store
 #undef fused_single
+#undef planes_step
 #undef fused_shared
 #undef fused_mode
 #undef fused_rows
