@@ -253,9 +253,9 @@ CGDN_INLINE vrange planes_group(const vec *v, const vec *f, real *y, ptrdiff_t y
 }
 
 /* One vector of positions (left >= LANES: whole; a constant LANES in the main loop, so
- * that its loads and stores need no tests: 5-12% faster at C = 12-16 on AVX2, 3% at 16
- * on AVX-512, side by side; the same split of the channels_last loops for C <= 8 was
- * within noise, or slower at C = 1). */
+ * that its loads and stores need no tests: 5-12% faster at C = 12-16 on AVX2, within
+ * noise on AVX-512, side by side; the same split of the channels_last loops for C <= 8
+ * was within noise, or slower at C = 1). */
 CGDN_INLINE vrange planes_step(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
                                const real *gamma, const real *beta, ptrdiff_t left,
                                int rectify, int pool_abs, const int mode, const int C,
