@@ -247,6 +247,15 @@ cdef bint _gdn_tile_channels_last(
     return False
 
 
+cdef inline void _copy_rows(const floating* src, Py_ssize_t src_stride,   # IN  n_rows rows
+                            floating* dst, Py_ssize_t dst_stride,         # OUT
+                            Py_ssize_t n_rows, Py_ssize_t n) noexcept nogil:
+    # n elements of each row: a channels_first tile computed in scratch, to its output
+    cdef Py_ssize_t i
+    for i in range(n_rows):
+        memcpy(dst + i * dst_stride, src + i * src_stride, n * sizeof(floating))
+
+
 cdef bint _gdn_tile_channels_first(
         const floating* x,      # IN  channel i of this block at x + i * row_stride
         floating* out,          # OUT channel i at out + i * out_stride; may be x
@@ -263,15 +272,14 @@ cdef bint _gdn_tile_channels_first(
     if check and tl.fused_planes and s.fast_mode >= 0 and s.pool_mode != POOL_POW:
         # one pass, in registers, as _gdn_tile_channels_last; in place through scratch
         if out == x:
-            if _simd.fused_planes(x, row_stride, f, stride, <const floating*> tl.gamma,
-                                  <const floating*> tl.beta, n_pos, n_ch, s.fast_mode,
-                                  s.rectify, s.pool_mode == POOL_ABS):
-                for i in range(n_ch):
-                    memcpy(out + i * out_stride, f + i * stride, n_pos * sizeof(floating))
-                return False
-        elif _simd.fused_planes(x, row_stride, out, out_stride, <const floating*> tl.gamma,
-                                <const floating*> tl.beta, n_pos, n_ch, s.fast_mode,
-                                s.rectify, s.pool_mode == POOL_ABS):
+            dst, dst_stride = f, stride
+        else:
+            dst, dst_stride = out, out_stride
+        if _simd.fused_planes(x, row_stride, dst, dst_stride, <const floating*> tl.gamma,
+                              <const floating*> tl.beta, n_pos, n_ch, s.fast_mode,
+                              s.rectify, s.pool_mode == POOL_ABS):
+            if dst != out:
+                _copy_rows(dst, dst_stride, out, out_stride, n_ch, n_pos)
             return False
     for i in range(n_ch):
         _pool_input(x + i * row_stride, f + i * stride, n_pos, s)
@@ -291,8 +299,7 @@ cdef bint _gdn_tile_channels_first(
                                <const floating*> tl.beta, n_pos, n_ch, s.fast_mode,
                                s.rectify):
             if dst != out:
-                for i in range(n_ch):
-                    memcpy(out + i * out_stride, pool + i * stride, n_pos * sizeof(floating))
+                _copy_rows(dst, dst_stride, out, out_stride, n_ch, n_pos)
             return False
     in_range = _simd.mix_slab(f, <const floating*> tl.mixer, <const floating*> tl.beta, pool,
                               n_pos, n_ch)
@@ -350,7 +357,7 @@ cdef Tile _make_tile(const floating[::1] beta, const floating[:, ::1] gamma,
     tl.n_ch = beta.shape[0]
     tl.fused = _simd.fused_rows_supported(<floating> 0, tl.n_ch)
     tl.fused_planes = _simd.fused_planes_supported(<floating> 0, tl.n_ch)
-    tl.slab_norm = False
+    tl.slab_norm = _simd.mix_slab_norm_supported(<floating> 0, tl.n_ch)
     return tl
 
 
@@ -435,7 +442,6 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
     mixer_array = _mixer(gamma, False)
     mixer = mixer_array
     tl = _make_tile(beta, gamma, &mixer[0])
-    tl.slab_norm = _simd.mix_slab_norm_supported(<floating> 0, n_ch)
     with nogil, parallel(num_threads=num_threads):
         tid = threadid()
         work = &scratch[tid, 0]
