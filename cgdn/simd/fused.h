@@ -132,13 +132,19 @@ CGDN_INLINE int fused_blocked(const real *x, real *y, const real *packed, const 
 }
 
 /* Whether the block kernel takes C channels: one panel, blocks of at least 4 pixels
- * (AVX2's 2 for K = 3 measured 18% slower than the three passes at C = 24), and at most a
- * quarter of the last vector padding (each pixel's vectors are normalized whole: C = 9 in
- * 16 lanes, say, would normalize 7 padding lanes per pixel, where the three passes
- * normalize only the C; measured 7-17% slower at C = 5 and 9-12 on AVX2). */
+ * (AVX2's 2 for K = 3 measured 18% slower than the three passes at C = 24), and either at
+ * most a quarter of the last vector padding, or one vector per pixel with 32 registers
+ * and a normalization from estimates. Each pixel's vectors are normalized whole: C = 9
+ * in 16 lanes normalizes 7 padding lanes per pixel, where the three passes normalize only
+ * the C. With 16 registers that costs more than the passes save (AVX2: 7-17% slower at
+ * C = 5 and 9-12), and with exact square roots and divisions too (AVX-512 float64,
+ * C = 5: 25% slower); with 32 registers, estimates and a single vector per pixel the
+ * blocks hold 12 pixels and it is the faster way (AVX-512 float32: 14-17% faster at
+ * C = 9-11 on 1 thread, 22-26% on 2, side by side). */
 CGDN_INLINE int blocked_fits(ptrdiff_t C) {
     ptrdiff_t K = (C + LANES - 1) / LANES;
-    return K <= CGDN_KMAX && CGDN_FUSED_ROWS(K) >= 4 && 4 * (K * LANES - C) <= LANES;
+    return K <= CGDN_KMAX && CGDN_FUSED_ROWS(K) >= 4 &&
+           (4 * (K * LANES - C) <= LANES || (K == 1 && CGDN_NREG >= 32 && EST_STEPS > 0));
 }
 
 /* Whether fused_rows takes C channels: whole pixels per vector (mix_rows_shared), or
