@@ -185,8 +185,8 @@ def _three_passes(k, spec, x3, beta, gamma, channels_last, n_tiles, tile, mode):
 
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
-@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 16, 17, 24, 31, 32,
-                                        48, 64, 65])
+@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 16, 17, 20, 24, 31,
+                                        32, 40, 48, 49, 64, 65])
 def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, isa, dtype, spec,
                                                            n_channels):
     # The fast pass runs few-channel tiles in one pass (f(x), mix, check, normalization
@@ -216,7 +216,7 @@ def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, isa, dtype, spec
 
 
 @pytest.mark.parametrize("isa", VARIANTS)
-@pytest.mark.parametrize("n_channels", [3, 9, 12, 16])
+@pytest.mark.parametrize("n_channels", [3, 9, 12, 16, 24])
 def test_one_pass_tiles_fall_back_on_out_of_range_pools(rng, isa, n_channels):
     # a pixel whose pool overflows sends its tile through the checking passes; in place,
     # the inputs of that tile must be intact for them

@@ -132,19 +132,21 @@ CGDN_INLINE int fused_blocked(const real *x, real *y, const real *packed, const 
 }
 
 /* Whether the block kernel takes C channels: one panel, blocks of at least 4 pixels
- * (AVX2's 2 for K = 3 measured 18% slower than the three passes at C = 24), and either at
- * most a quarter of the last vector padding, or one vector per pixel with 32 registers
- * and a normalization from estimates. Each pixel's vectors are normalized whole: C = 9
- * in 16 lanes normalizes 7 padding lanes per pixel, where the three passes normalize only
- * the C. With 16 registers that costs more than the passes save (AVX2: 7-17% slower at
- * C = 5 and 9-12), and with exact square roots and divisions too (AVX-512 float64,
- * C = 5: 25% slower); with 32 registers, estimates and a single vector per pixel the
- * blocks hold 12 pixels and it is the faster way (AVX-512 float32: 14-17% faster at
- * C = 9-11 on 1 thread, 22-26% on 2, side by side). */
+ * (AVX2's 2 for K = 3 measured 18% slower than the three passes at C = 24), and little
+ * padding in a pixel's last vector: each pixel's vectors are normalized whole (C = 9 in
+ * 16 lanes normalizes 7 padding lanes per pixel, where the three passes normalize only
+ * the C). How much padding pays depends on the registers and the normalization: with 32
+ * registers and reciprocal estimates, up to half a vector (AVX-512 float32, side by side
+ * against the three passes on 1 thread: 14-17% faster at C = 9-11, 5% at C = 24, 11% at
+ * C = 40, 8-26% on 2 threads; 4-7% slower at C = 17-18 with 14-15 padding lanes, even
+ * at C = 20 with 12); otherwise up to a quarter (AVX2:
+ * 7-17% slower at C = 5 and 9-12; AVX-512 float64, whose exact square roots and
+ * divisions cost per lane: 25% slower at C = 5). */
 CGDN_INLINE int blocked_fits(ptrdiff_t C) {
-    ptrdiff_t K = (C + LANES - 1) / LANES;
+    const ptrdiff_t K = (C + LANES - 1) / LANES, padding = K * LANES - C;
+    const int cheap_lanes = CGDN_NREG >= 32 && EST_STEPS > 0;
     return K <= CGDN_KMAX && CGDN_FUSED_ROWS(K) >= 4 &&
-           (4 * (K * LANES - C) <= LANES || (K == 1 && CGDN_NREG >= 32 && EST_STEPS > 0));
+           (cheap_lanes ? 2 * padding <= LANES : 4 * padding <= LANES);
 }
 
 /* Whether fused_rows takes C channels: whole pixels per vector (mix_rows_shared), or
