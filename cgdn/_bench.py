@@ -16,9 +16,11 @@ For each shape, layout and thread count it times, in interleaved rounds:
 
 ``--isa avx512 avx2 baseline`` runs everything once per kernel variant, each in a child
 process with ``CGDN_ISA`` set. A child for another instruction set than the CPU's best
-also makes the BLAS libraries use that instruction set (``OPENBLAS_CORETYPE``,
-``MKL_ENABLE_INSTRUCTIONS``): the floors and PyTorch are then those of a machine with
-that instruction set, which is what the variant stands for.
+also makes the BLAS libraries and PyTorch's own kernels use that instruction set
+(``OPENBLAS_CORETYPE``, ``MKL_ENABLE_INSTRUCTIONS``; oneDNN's ``ONEDNN_MAX_CPU_ISA``, which
+PyTorch's ``conv2d`` runs on, and ``ATEN_CPU_CAPABILITY`` for its elementwise operations):
+the floors and PyTorch are then those of a machine with that instruction set, which is
+what the variant stands for.
 
 It prints a Markdown table of medians (ms) and ratios, ``threadpool_info()`` and its own
 command line. ``python benchmarks/bench_gdn.py --help`` lists the options; ``python -m
@@ -49,11 +51,16 @@ QUICK_SHAPES = ["1,128,128,3", "1,128,128,16", "1,64,64,64", "1,64,64,192"]
 # The channel counts of --sweep-channels A:B that lie in [A, B], at (1, 256, 256, C).
 SWEEP_CHANNELS = [1, 2, 3, 4, 6, 8, 9, 12, 16, 17, 24, 32, 40, 48, 56, 64, 96, 128]
 
-# What a child process for each instruction set tells the BLAS libraries, so that the
-# floors are those of a CPU with that instruction set (and no better).
+# What a child process for each instruction set tells the BLAS libraries and PyTorch
+# (oneDNN runs its conv2d, ATen its elementwise operations), so that the floors and
+# PyTorch's GDN are those of a CPU with that instruction set (and no better). Without the
+# last two, PyTorch's conv2d in an "avx2" child on an AVX-512 CPU ran oneDNN's AVX-512
+# kernels.
 _BLAS_ENV = {
-    "avx2": {"OPENBLAS_CORETYPE": "Haswell", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
-    "baseline": {"OPENBLAS_CORETYPE": "Prescott", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+    "avx2": {"OPENBLAS_CORETYPE": "Haswell", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+             "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+    "baseline": {"OPENBLAS_CORETYPE": "Prescott", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+                 "ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default"},
 }
 _ISA_RANK = {"baseline": 0, "neon": 0, "avx2": 1, "avx512": 2}
 
