@@ -22,9 +22,10 @@ PyTorch's ``conv2d`` runs on, and ``ATEN_CPU_CAPABILITY`` for its elementwise op
 the floors and PyTorch are then those of a machine with that instruction set, which is
 what the variant stands for.
 
-It prints a Markdown table of medians (ms) and ratios, ``threadpool_info()`` and its own
-command line. ``python benchmarks/bench_gdn.py --help`` lists the options; ``python -m
-cgdn bench`` runs the quick form with a progress display.
+It prints a Markdown table of medians (ms) and ratios (each the median of the rounds'
+ratios), ``threadpool_info()`` and its own command line. ``python benchmarks/bench_gdn.py
+--help`` lists the options; ``python -m cgdn bench`` runs the quick form with a progress
+display.
 """
 import argparse
 import json
@@ -205,25 +206,39 @@ def bench_shape(shape, args, fmt, n_threads, pool):
     beta = rng.uniform(0.5, 1.5, c).astype(dtype)
     gamma = (0.1 * np.eye(c) + rng.uniform(0, 0.01, (c, c))).astype(dtype)
     contenders = make_contenders(x, beta, gamma, args, fmt, n_threads, pool)
-    samples = {name: [] for name in contenders}
+    rounds = []
     for _ in range(args.rounds):
+        times = {}
         for name, (fn, kind) in contenders.items():
             if kind == "blas":
                 with threadpool_limits(n_threads, user_api="blas"):
-                    samples[name].append(time_block(fn, args.repeats))
+                    times[name] = time_block(fn, args.repeats)
                 time.sleep(args.pause)  # let OpenBLAS workers park before the next block
             else:
-                samples[name].append(time_block(fn, args.repeats))
+                times[name] = time_block(fn, args.repeats)
                 if kind == "torch":
                     time.sleep(args.pause)
-    row = {name: 1e3 * float(np.median(v)) for name, v in samples.items()}
+        rounds.append(_merge_torch({name: 1e3 * t for name, t in times.items()}))
+    row = {name: float(np.median([r[name] for r in rounds])) for name in rounds[0]}
+    return row, rounds
+
+
+def _merge_torch(row):
+    """PyTorch's GDN is the faster of its two forms."""
     torch_gdn = [row.pop(k) for k in ("torch_conv", "torch_addmm") if k in row]
     if torch_gdn:
         row["torch"] = min(torch_gdn)
     return row
 
 
-def ratios(row):
+def ratios(row, rounds=None):
+    """The ratios of a row of times. With ``rounds`` (the times of each round), each ratio
+    is the median over the rounds of that round's ratio: contenders timed minutes apart
+    on a shared machine can see its speed change, contenders timed in one round much
+    less."""
+    if rounds:
+        per_round = [ratios(r) for r in rounds]
+        return {name: float(np.median([r[name] for r in per_round])) for name in per_round[0]}
     floor = min(row["gemm"], row.get("mkl", np.inf))
     result = {
         "cgdn/floor": row["cgdn"] / floor,
@@ -249,10 +264,10 @@ def run_here(shapes, args):
                     if args.progress:
                         print(f"[{k}/{total}] {_isa.kernels.ISA} {fmt} shape {shape} "
                               f"threads {n_threads} ...", file=sys.stderr, flush=True)
-                    row = bench_shape(shape, args, fmt, n_threads, pool)
+                    row, rounds = bench_shape(shape, args, fmt, n_threads, pool)
                     results.append({"isa": _isa.kernels.ISA, "data_format": fmt,
                                     "shape": list(shape), "threads": n_threads, "ms": row,
-                                    "ratios": ratios(row)})
+                                    "ratios": ratios(row, rounds), "rounds": rounds})
     return results
 
 
@@ -279,7 +294,8 @@ def print_table(results, args, command):
     print(f"cgdn {cgdn.__version__}, {args.dtype}, {'IGDN' if args.inverse else 'GDN'}, "
           f"alpha={args.alpha:g}, epsilon={args.epsilon:g}; median of {args.rounds} "
           f"interleaved rounds, each the best of {args.repeats} calls; times in ms; "
-          f"floor = min(gemm, mkl); mem = max(copy, sqrt)\n")
+          f"floor = min(gemm, mkl); mem = max(copy, sqrt); each ratio is the median of "
+          f"the rounds' ratios (contenders timed in the same round)\n")
     head = ["isa", "layout", "shape (N,H,W,C)", "threads"] + names + ratio_names
     print("| " + " | ".join(head) + " |")
     print("| " + " | ".join("---" for _ in head) + " |")

@@ -185,8 +185,8 @@ def _three_passes(k, spec, x3, beta, gamma, channels_last, n_tiles, tile, mode):
 
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
-@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 16, 17, 20, 24, 31,
-                                        32, 40, 48, 49, 64, 65])
+@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 20,
+                                        24, 31, 32, 40, 48, 49, 64, 65])
 def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, isa, dtype, spec,
                                                            n_channels):
     # The fast pass runs few-channel tiles in one pass (f(x), mix, check, normalization
