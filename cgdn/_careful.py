@@ -39,30 +39,32 @@ def careful_rows(x, beta, gamma, *, inverse, rectify, alpha, epsilon):
         return np.sign(x) * np.exp(log_y)
 
 
-def rescue_tiles(kernels, src, dest, flags, tile, channels_last, beta, gamma, **settings):
+def rescue_tiles(kernels, src, dest, flags, tile, head, channels_last, beta, gamma,
+                 **settings):
     """Finish every tile the kernels flagged, from ``src`` into ``dest``.
 
     ``src``/``dest`` are the kernels' canonical views: (P, C) for channels_last,
-    (N, C, S) for channels_first, and the tile numbering is theirs. Each flagged tile is
-    run again through the same kernel arithmetic, which writes its in-range pixels (bit
-    for bit what a clean run gives) and marks the rest; only those are recomputed here.
-    Flagged tiles were left unwritten, so the marked pixels still hold their input even
-    when ``dest`` is ``src``. ``kernels`` is the kernel module of the fast pass.
+    (N, C, S) for channels_first, and the tile numbering (``tile``, ``head``) is theirs.
+    Each flagged tile is run again through the same kernel arithmetic, which writes its
+    in-range pixels (bit for bit what a clean run gives) and marks the rest; only those
+    are recomputed here. Flagged tiles were left unwritten, so the marked pixels still
+    hold their input even when ``dest`` is ``src``. ``kernels`` is the kernel module of
+    the fast pass.
     """
     if channels_last:
         src, dest = src.reshape((1,) + src.shape), dest.reshape((1,) + dest.shape)
     bad = np.zeros(tile, dtype=np.uint8)
+    n_blocks = 1 if channels_last else kernels.channels_first_blocks(src.shape[2], tile, head)
     for t in np.flatnonzero(flags):
-        n = kernels.rescue_tile(src, beta, gamma, dest, bad, channels_last, int(t), tile,
-                                 settings["alpha"], settings["epsilon"], settings["inverse"],
-                                 settings["rectify"])
+        start, n = kernels.rescue_tile(src, beta, gamma, dest, bad, channels_last, int(t),
+                                       tile, head, settings["alpha"], settings["epsilon"],
+                                       settings["inverse"], settings["rectify"])
         if channels_last:
-            rows = t * tile + np.flatnonzero(bad[:n])
+            rows = start + np.flatnonzero(bad[:n])
             with np.errstate(over="ignore"):  # beyond the output dtype: +-inf
                 dest[0, rows] = careful_rows(src[0, rows], beta, gamma, **settings)
         else:
-            n_blocks = -(-src.shape[2] // tile)
-            b, block = divmod(int(t), n_blocks)
-            cols = block * tile + np.flatnonzero(bad[:n])
+            b = int(t) // n_blocks
+            cols = start + np.flatnonzero(bad[:n])
             with np.errstate(over="ignore"):
                 dest[b][:, cols] = careful_rows(src[b][:, cols].T, beta, gamma, **settings).T

@@ -34,8 +34,38 @@ def _kernel(kernels, dtype, layout):
     return kernel
 
 
-# Work-unit sizes. They depend only on the shape, never on the thread count or the
-# instruction set, so results are identical for any number of threads.
+# Scratch rows start on a cache line (64 bytes), whatever the allocator returns (NumPy
+# aligns large arrays to 16 bytes): the kernels' vectors of scratch never straddle two
+# lines. (Side by side against NumPy's placement: within noise at C = 32-320.)
+_LINE = 64
+
+
+def _aligned_empty(n_rows, n_cols, dtype):
+    """An uninitialised (n_rows, >= n_cols) array whose rows start on a cache line."""
+    per_line = _LINE // dtype.itemsize
+    n_cols = -(-n_cols // per_line) * per_line
+    buf = np.empty(n_rows * n_cols * dtype.itemsize + _LINE, dtype=np.uint8)
+    start = -buf.ctypes.data % _LINE
+    return buf[start:start + n_rows * n_cols * dtype.itemsize].view(dtype).reshape(
+        n_rows, n_cols)
+
+
+# Work-unit sizes. They depend only on the shape (and, for channels_first, where the
+# input starts relative to a cache line), never on the thread count or the instruction
+# set; no result depends on them, so results are identical for any number of threads.
+
+
+def _head_positions(x, tile):
+    """Positions in the first channels_first block of each image: as many as bring the
+    next block's start in the first channel of the first image onto a cache line (0 when
+    it is on one). The blocks' vectors of x then do not straddle two lines where the
+    planes are whole lines long (power-of-two images). Side by side on the same arrays,
+    x 16 or 32 bytes past a line (NumPy places large arrays 16 bytes past one), float32:
+    AVX-512 4-10% faster at C = 32-128 and 1-4% at 192 (1 and 2 threads); AVX2 5-11% at
+    C = 16-32 with x 16 bytes past a line. Results do not depend on it: every position is
+    computed alone."""
+    head = (-x.ctypes.data % _LINE) // x.itemsize
+    return head if head < tile and head < x.shape[-1] else 0
 
 
 def _tile_pixels(n_channels):
@@ -207,20 +237,26 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
     else:
         n_units = kernel_shape[2]
         tile = min(_tile_positions(n_channels), n_units)
-        n_tiles = shape[0] * -(-n_units // tile)
+        head = _head_positions(src, tile)
+        n_tiles = shape[0] * _isa.kernels.channels_first_blocks(n_units, tile, head)
         layout = "channels_first"
     num_threads = max(1, min(num_threads, n_tiles))
     kernels = _isa.kernels
     kernel = _kernel(kernels, dtype.type, layout)
-    scratch = np.empty((num_threads, kernels.scratch_size(n_channels, tile, channels_last)),
-                       dtype=dtype)
+    scratch = _aligned_empty(num_threads, kernels.scratch_size(n_channels, tile, channels_last),
+                             dtype)
     flags = np.zeros(n_tiles, dtype=np.uint8)
-    args = (src, beta, gamma, dest_view, scratch, flags, tile, alpha, epsilon, inverse,
-            rectify, num_threads)
+    if channels_last:
+        args = (src, beta, gamma, dest_view, scratch, flags, tile, alpha, epsilon, inverse,
+                rectify, num_threads)
+    else:
+        args = (src, beta, gamma, dest_view, scratch, flags, tile, head, alpha, epsilon,
+                inverse, rectify, num_threads)
     if kernel(*args):
         # Some pools overflowed or underflowed: those tiles were left unwritten.
-        rescue_tiles(kernels, src, dest_view, flags, tile, channels_last, beta, gamma,
-                     inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon)
+        rescue_tiles(kernels, src, dest_view, flags, tile, 0 if channels_last else head,
+                     channels_last, beta, gamma, inverse=inverse, rectify=rectify,
+                     alpha=alpha, epsilon=epsilon)
 
     if dest is out or (out is None and dest.dtype == x.dtype):
         return dest

@@ -408,18 +408,52 @@ def gdn_channels_last(const floating[:, ::1] x,        # IN  (n_pixels, n_channe
     return n_flagged
 
 
+cdef inline Py_ssize_t _n_blocks(Py_ssize_t n_pos, Py_ssize_t tile,
+                                 Py_ssize_t head) noexcept nogil:
+    # channels_first blocks of one image: [0, head) if 0 < head < n_pos, then tiles of
+    # `tile` (_block_start, _block_length)
+    if head <= 0 or head >= n_pos:
+        return (n_pos + tile - 1) // tile
+    return 1 + (n_pos - head + tile - 1) // tile
+
+
+cdef inline Py_ssize_t _block_start(Py_ssize_t k, Py_ssize_t n_pos, Py_ssize_t tile,
+                                    Py_ssize_t head) noexcept nogil:
+    if head <= 0 or head >= n_pos:
+        return k * tile
+    return 0 if k == 0 else head + (k - 1) * tile
+
+
+cdef inline Py_ssize_t _block_length(Py_ssize_t k, Py_ssize_t n_pos, Py_ssize_t tile,
+                                     Py_ssize_t head) noexcept nogil:
+    cdef Py_ssize_t start = _block_start(k, n_pos, tile, head)
+    if head > 0 and head < n_pos and k == 0:
+        return head
+    return min(tile, n_pos - start)
+
+
+def channels_first_blocks(Py_ssize_t n_positions, Py_ssize_t tile, Py_ssize_t head):
+    """Blocks (tiles) per image of :func:`gdn_channels_first` for these arguments."""
+    if tile < 1 or head < 0 or head >= tile:
+        raise ValueError("need tile >= 1 and 0 <= head < tile")
+    return _n_blocks(n_positions, tile, head)
+
+
 def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channels, n_positions)
                        const floating[::1] beta,       # IN  (n_channels,)
                        const floating[:, ::1] gamma,   # IN  (n_channels, n_channels)
                        floating[:, :, ::1] out,        # OUT like x; may be x
                        floating[:, ::1] scratch,       # SCRATCH (num_threads, scratch_size)
                        unsigned char[::1] flags,       # OUT (n_tiles,): 1 = careful path
-                       Py_ssize_t tile, double alpha, double epsilon,
+                       Py_ssize_t tile, Py_ssize_t head, double alpha, double epsilon,
                        bint inverse, bint rectify, int num_threads):
     """GDN over (batch, channels, positions) blocks, ``tile`` positions per work unit.
 
-    Tile ``t`` covers image ``t // n_blocks``, positions from ``(t % n_blocks) * tile``.
-    Returns the number of flagged tiles, as :func:`gdn_channels_last`.
+    Each image's positions are split into ``n_blocks = channels_first_blocks(n_positions,
+    tile, head)`` blocks: the first ``head`` positions (if ``0 < head < n_positions``; the
+    caller picks ``head`` so that the next block starts on a cache line), then blocks of
+    ``tile``. Tile ``t`` is block ``t % n_blocks`` of image ``t // n_blocks``. Returns the
+    number of flagged tiles, as :func:`gdn_channels_last`.
     """
     cdef Py_ssize_t n_batch = x.shape[0], n_ch = x.shape[1], n_pos = x.shape[2]
     cdef Py_ssize_t n_blocks, n_tiles, t, b, start, n_flagged = 0, stride = scratch.shape[1]
@@ -434,7 +468,9 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
         raise ValueError("out must have the shape of x")
     if n_batch == 0 or n_ch == 0 or n_pos == 0:
         return 0
-    n_blocks = (n_pos + tile - 1) // tile
+    if head < 0 or head >= tile:
+        raise ValueError("head must be in [0, tile)")
+    n_blocks = _n_blocks(n_pos, tile, head)
     n_tiles = n_batch * n_blocks
     _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
                   scratch.shape[0], stride, flags.shape[0], n_tiles, num_threads, False)
@@ -447,9 +483,10 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
         work = &scratch[tid, 0]
         for t in prange(n_tiles, schedule="static"):
             b = t // n_blocks
-            start = (t - b * n_blocks) * tile
+            start = _block_start(t - b * n_blocks, n_pos, tile, head)
             flag = _gdn_tile_channels_first(&x[b, 0, start], &out[b, 0, start], &tl, work,
-                                            work + area, min(tile, n_pos - start),
+                                            work + area,
+                                            _block_length(t - b * n_blocks, n_pos, tile, head),
                                             n_pos, n_pos, &s, True)
             flags[t] = flag
             n_flagged += flag
@@ -461,14 +498,16 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
                 const floating[:, ::1] gamma,
                 floating[:, :, ::1] out,           # OUT like x; may be x
                 unsigned char[::1] bad,            # OUT one flag per pixel of the tile
-                bint channels_last, Py_ssize_t t, Py_ssize_t tile,
+                bint channels_last, Py_ssize_t t, Py_ssize_t tile, Py_ssize_t head,
                 double alpha, double epsilon, bint inverse, bint rectify):
     """Finish flagged tile ``t``: write its in-range pixels, mark the others in ``bad``.
 
     ``x`` is ``(1, n_pixels, C)`` for channels_last or ``(N, C, n_positions)`` for
-    channels_first. The tile is computed by the same arithmetic as in the fast pass,
-    into a temporary, so the pixels written are bit-identical to a clean run. Returns
-    the number of pixels of the tile.
+    channels_first; ``tile`` and ``head`` (channels_first only) are those of the fast
+    pass. The tile is computed by the same arithmetic as in the fast pass, into a
+    temporary, so the pixels written are bit-identical to a clean run. Returns
+    ``(start, n)``: the tile's first pixel (channels_last) or position in its image
+    (channels_first), and its number of pixels.
     """
     cdef Py_ssize_t n_ch = beta.shape[0], b = 0, start, n, n_blocks, i, k, area, stride
     cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
@@ -479,10 +518,12 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
         start = t * tile
         n = min(tile, x.shape[1] - start)
     else:
-        n_blocks = (x.shape[2] + tile - 1) // tile
+        if head < 0 or head >= tile:
+            raise ValueError("head must be in [0, tile)")
+        n_blocks = _n_blocks(x.shape[2], tile, head)
         b = t // n_blocks
-        start = (t - b * n_blocks) * tile
-        n = min(tile, x.shape[2] - start)
+        start = _block_start(t - b * n_blocks, x.shape[2], tile, head)
+        n = _block_length(t - b * n_blocks, x.shape[2], tile, head)
     if n <= 0 or bad.shape[0] < n or gamma.shape[0] != n_ch or gamma.shape[1] != n_ch:
         raise ValueError("tile index or buffers out of range")
     dtype = np.float32 if floating is float else np.float64
@@ -511,7 +552,7 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
                 if not bad[k]:
                     for i in range(n_ch):
                         out[b, i, start + k] = tmp[i * n + k]
-    return n
+    return start, n
 
 
 def omp_max_threads():

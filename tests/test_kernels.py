@@ -50,16 +50,21 @@ def test_channels_last_every_variant(rng, isa, dtype, spec, n_channels, mode):
 @pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
 @pytest.mark.parametrize("n_channels", [2, 16, 17, 33])
 @pytest.mark.parametrize("rectify", [False, True])
-def test_channels_first_every_variant(rng, isa, dtype, spec, n_channels, rectify):
+@pytest.mark.parametrize("head", [0, 5])
+def test_channels_first_every_variant(rng, isa, dtype, spec, n_channels, rectify, head):
+    # head: a short first block in each image (as apply_gdn makes to align the others)
     k = KERNELS[isa]
     x = rng.standard_normal((3, n_channels, 77)).astype(dtype)
     beta = np.full(n_channels, 0.5, dtype)
     gamma = rng.uniform(0, 0.3, (n_channels, n_channels)).astype(dtype)
     out = np.empty_like(x)
     tile = 16
+    n_tiles = 3 * k.channels_first_blocks(77, tile, head)
+    assert n_tiles == 3 * (5 if head == 0 else 6)
     k.gdn_channels_first[spec](x, beta, gamma, out,
                                _scratch(k, 1, tile, n_channels, dtype, False),
-                               np.zeros(15, np.uint8), tile, 1.0, 1.0, True, rectify, 1)
+                               np.zeros(n_tiles, np.uint8), tile, head, 1.0, 1.0, True,
+                               rectify, 1)
     assert_close(out, reference_gdn(x, beta, gamma, inverse=True, alpha=1, epsilon=1,
                                     rectify=rectify, data_format="channels_first"), dtype)
 
@@ -104,6 +109,13 @@ def test_kernel_guards_refuse_mismatched_shapes():
     with pytest.raises(ValueError, match="flags"):
         k.gdn_channels_last(x, np.ones(4), np.eye(4), np.empty_like(x), scratch,
                             np.zeros(2, np.uint8), 4, 2.0, 0.5, False, False, 1)
+    x3 = np.ones((1, 4, 10))
+    with pytest.raises(ValueError, match="head"):
+        k.gdn_channels_first(x3, np.ones(4), np.eye(4), np.empty_like(x3),
+                             _scratch(k, 1, 4, 4, np.float64, False), np.zeros(4, np.uint8),
+                             4, 4, 2.0, 0.5, False, False, 1)
+    with pytest.raises(ValueError, match="head"):
+        k.channels_first_blocks(10, 4, -1)
 
 
 @pytest.mark.parametrize("n_channels", [1, 3, 5, 24])
@@ -156,7 +168,7 @@ def test_channels_first_mixer_every_path(rng, n_channels, n_positions):
         n_tiles = 2 * -(-n_positions // tile)
         k.gdn_channels_first(x, beta, gamma, out,
                              _scratch(k, 2, tile, n_channels, np.float32, False),
-                             np.zeros(n_tiles, np.uint8), tile, 2.0, 0.5, True, False, 2)
+                             np.zeros(n_tiles, np.uint8), tile, 0, 2.0, 0.5, True, False, 2)
         assert_close(out, reference_gdn(x, beta, gamma, inverse=True,
                                         data_format="channels_first"), np.float32)
 
@@ -173,12 +185,12 @@ _ONE_PASS_MODES = [(2.0, 0.5, False, False), (2.0, 0.5, True, True), (1.0, 1.0, 
                    (1.0, 1.0, True, False), (2.0, 1.0, False, False), (1.0, 0.5, True, True)]
 
 
-def _three_passes(k, spec, x3, beta, gamma, channels_last, n_tiles, tile, mode):
+def _three_passes(k, spec, x3, beta, gamma, channels_last, n_tiles, tile, mode, head=0):
     """Every tile through rescue_tile, i.e. the three passes (f(x), mix, normalization)."""
     out = np.full_like(x3, np.nan)
     for t in range(n_tiles):
         bad = np.zeros(tile, np.uint8)
-        k.rescue_tile[spec](x3, beta, gamma, out, bad, channels_last, t, tile, *mode)
+        k.rescue_tile[spec](x3, beta, gamma, out, bad, channels_last, t, tile, head, *mode)
         assert not bad.any()
     return out
 
@@ -252,23 +264,28 @@ def test_channels_first_one_pass_equals_three_passes(rng, isa, dtype, spec, n_ch
         x[0, 0, 0] = -0.0
         beta = rng.uniform(0.1, 1.5, n_channels).astype(dtype)
         gamma = rng.uniform(0, 0.5, (n_channels, n_channels)).astype(dtype)
-        n_tiles = 2 * -(-n_pos // tile)
+        head = int(rng.integers(0, tile))   # a short first block in each image, or none
+        n_tiles = 2 * k.channels_first_blocks(n_pos, tile, head)
         one_pass, in_place = np.empty_like(x), x.copy()
         for dest in (one_pass, in_place):
             src = x if dest is one_pass else in_place
             assert k.gdn_channels_first[spec](
                 src, beta, gamma, dest, _scratch(k, 1, tile, n_channels, dtype, False),
-                np.zeros(n_tiles, np.uint8), tile, alpha, epsilon, inverse, rectify, 1) == 0
+                np.zeros(n_tiles, np.uint8), tile, head, alpha, epsilon, inverse, rectify,
+                1) == 0
         three_pass = _three_passes(k, spec, x, beta, gamma, False, n_tiles, tile,
-                                   (alpha, epsilon, inverse, rectify))
+                                   (alpha, epsilon, inverse, rectify), head)
         np.testing.assert_array_equal(one_pass, three_pass)
         np.testing.assert_array_equal(in_place, three_pass)
 
 
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("n_channels", [3, 24])
-def test_channels_first_one_pass_falls_back_on_out_of_range_pools(rng, isa, n_channels):
+@pytest.mark.parametrize("head,flagged", [(0, (32, 64)), (7, (39, 71))])
+def test_channels_first_one_pass_falls_back_on_out_of_range_pools(rng, isa, n_channels,
+                                                                  head, flagged):
     k = KERNELS[isa]
+    lo, hi = flagged
     x = rng.standard_normal((1, n_channels, 100)).astype(np.float32)
     x[0, 0, 50] = 1e30
     beta = np.ones(n_channels, np.float32)
@@ -279,8 +296,9 @@ def test_channels_first_one_pass_falls_back_on_out_of_range_pools(rng, isa, n_ch
         flags = np.zeros(4, np.uint8)
         assert k.gdn_channels_first["float"](src, beta, gamma, out,
                                              _scratch(k, 1, 32, n_channels, np.float32, False),
-                                             flags, 32, 2.0, 0.5, False, False, 1) == 1
-        assert flags.tolist() == [0, 1, 0, 0]
-        np.testing.assert_array_equal(src[..., 32:64], x[..., 32:64])   # flagged: untouched
-        keep = np.r_[0:32, 64:100]
+                                             flags, 32, head, 2.0, 0.5, False, False, 1) == 1
+        # blocks [0, 32), [32, 64), ... or [0, 7), [7, 39), [39, 71), ...: 50 in the 2nd/3rd
+        assert flags.tolist() == ([0, 1, 0, 0] if head == 0 else [0, 0, 1, 0])
+        np.testing.assert_array_equal(src[..., lo:hi], x[..., lo:hi])   # flagged: untouched
+        keep = np.r_[0:lo, hi:100]
         assert_close(out[0][:, keep].T, reference_gdn(x[0][:, keep].T, beta, gamma), np.float32)

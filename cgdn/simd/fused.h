@@ -138,10 +138,10 @@ CGDN_INLINE int fused_blocked(const real *x, real *y, const real *packed, const 
  * the C). How much padding pays depends on the registers and the normalization: with 32
  * registers and reciprocal estimates, up to half a vector (AVX-512 float32, side by side
  * against the three passes on 1 thread: 14-17% faster at C = 9-11, 5% at C = 24, 11% at
- * C = 40, 8-26% on 2 threads; 4-7% slower at C = 17-18 with 14-15 padding lanes, even
- * at C = 20 with 12); otherwise up to a quarter (AVX2:
- * 7-17% slower at C = 5 and 9-12; AVX-512 float64, whose exact square roots and
- * divisions cost per lane: 25% slower at C = 5). */
+ * C = 40, 8-26% on 2 threads; but 4-7% slower at C = 17-18, 14-15 padding lanes, and no
+ * faster at C = 20, 12); otherwise up to a quarter (AVX2: 7-17% slower at C = 5 and
+ * 9-12; AVX-512 float64, whose exact square roots and divisions cost per lane: 25%
+ * slower at C = 5). */
 CGDN_INLINE int blocked_fits(ptrdiff_t C) {
     const ptrdiff_t K = (C + LANES - 1) / LANES, padding = K * LANES - C;
     const int cheap_lanes = CGDN_NREG >= 32 && EST_STEPS > 0;
