@@ -186,10 +186,14 @@ def _torch_contenders(x, mat, beta, gamma, args, fmt, n_threads):
     return contenders
 
 
-def time_block(fn, repeats):
+def time_block(fn, repeats, min_time=0.0):
+    """The best time of ``repeats`` calls, or of as many as fill ``min_time`` seconds
+    (at most 1000), after one warm-up call."""
     fn()  # warm-up inside the block: wakes OpenMP / BLAS workers
     times = []
-    for _ in range(repeats):
+    began = time.perf_counter()
+    while len(times) < repeats or (time.perf_counter() - began < min_time
+                                   and len(times) < 1000):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -212,10 +216,10 @@ def bench_shape(shape, args, fmt, n_threads, pool):
         for name, (fn, kind) in contenders.items():
             if kind == "blas":
                 with threadpool_limits(n_threads, user_api="blas"):
-                    times[name] = time_block(fn, args.repeats)
+                    times[name] = time_block(fn, args.repeats, args.min_time)
                 time.sleep(args.pause)  # let OpenBLAS workers park before the next block
             else:
-                times[name] = time_block(fn, args.repeats)
+                times[name] = time_block(fn, args.repeats, args.min_time)
                 if kind == "torch":
                     time.sleep(args.pause)
         rounds.append(_merge_torch({name: 1e3 * t for name, t in times.items()}))
@@ -293,7 +297,8 @@ def print_table(results, args, command):
     ratio_names = [n for n in RATIO_NAMES if any(n in r["ratios"] for r in results)]
     print(f"cgdn {cgdn.__version__}, {args.dtype}, {'IGDN' if args.inverse else 'GDN'}, "
           f"alpha={args.alpha:g}, epsilon={args.epsilon:g}; median of {args.rounds} "
-          f"interleaved rounds, each the best of {args.repeats} calls; times in ms; "
+          f"interleaved rounds, each the best of at least {args.repeats} calls and "
+          f"{1e3 * args.min_time:g} ms of calls; times in ms; "
           f"floor = min(gemm, mkl); mem = max(copy, sqrt); each ratio is the median of "
           f"the rounds' ratios (contenders timed in the same round)\n")
     head = ["isa", "layout", "shape (N,H,W,C)", "threads"] + names + ratio_names
@@ -330,7 +335,11 @@ def main(argv=None, prog=None):
     parser.add_argument("--epsilon", type=float, default=0.5)
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median)")
-    parser.add_argument("--repeats", type=int, default=5, help="calls per block (best)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="calls per block at least (the best is kept)")
+    parser.add_argument("--min-time", type=float, default=0.02,
+                        help="seconds of calls per block at least: calls of a few "
+                             "microseconds are timed many times (default 0.02)")
     parser.add_argument("--pause", type=float, default=0.25,
                         help="seconds to sleep after each BLAS or PyTorch block")
     parser.add_argument("--quick", action="store_true", help="small shapes, 3 rounds")
