@@ -426,10 +426,9 @@ cdef inline Py_ssize_t _block_start(Py_ssize_t k, Py_ssize_t n_pos, Py_ssize_t t
 
 cdef inline Py_ssize_t _block_length(Py_ssize_t k, Py_ssize_t n_pos, Py_ssize_t tile,
                                      Py_ssize_t head) noexcept nogil:
-    cdef Py_ssize_t start = _block_start(k, n_pos, tile, head)
     if head > 0 and head < n_pos and k == 0:
         return head
-    return min(tile, n_pos - start)
+    return min(tile, n_pos - _block_start(k, n_pos, tile, head))
 
 
 def channels_first_blocks(Py_ssize_t n_positions, Py_ssize_t tile, Py_ssize_t head):
