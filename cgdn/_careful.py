@@ -54,17 +54,15 @@ def rescue_tiles(kernels, src, dest, flags, tile, head, channels_last, beta, gam
     if channels_last:
         src, dest = src.reshape((1,) + src.shape), dest.reshape((1,) + dest.shape)
     bad = np.zeros(tile, dtype=np.uint8)
-    n_blocks = 1 if channels_last else kernels.channels_first_blocks(src.shape[2], tile, head)
     for t in np.flatnonzero(flags):
-        start, n = kernels.rescue_tile(src, beta, gamma, dest, bad, channels_last, int(t),
-                                       tile, head, settings["alpha"], settings["epsilon"],
-                                       settings["inverse"], settings["rectify"])
+        b, start, n = kernels.rescue_tile(src, beta, gamma, dest, bad, channels_last, int(t),
+                                          tile, head, settings["alpha"], settings["epsilon"],
+                                          settings["inverse"], settings["rectify"])
         if channels_last:
             rows = start + np.flatnonzero(bad[:n])
             with np.errstate(over="ignore"):  # beyond the output dtype: +-inf
                 dest[0, rows] = careful_rows(src[0, rows], beta, gamma, **settings)
         else:
-            b = int(t) // n_blocks
             cols = start + np.flatnonzero(bad[:n])
             with np.errstate(over="ignore"):
                 dest[b][:, cols] = careful_rows(src[b][:, cols].T, beta, gamma, **settings).T

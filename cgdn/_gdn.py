@@ -65,7 +65,7 @@ def _head_positions(x, tile):
     C = 16-32 with x 16 bytes past a line. Results do not depend on it: every position is
     computed alone."""
     head = (-x.ctypes.data % _LINE) // x.itemsize
-    return head if head < tile and head < x.shape[-1] else 0
+    return head if head < tile else 0   # tile <= positions: a head is never a whole image
 
 
 def _tile_pixels(n_channels):
@@ -232,6 +232,7 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
     if channels_last:
         n_units = kernel_shape[0]
         tile = min(_tile_pixels(n_channels), n_units)
+        head = 0
         n_tiles = -(-n_units // tile)
         layout = "channels_last"
     else:
@@ -246,17 +247,12 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
     scratch = _aligned_empty(num_threads, kernels.scratch_size(n_channels, tile, channels_last),
                              dtype)
     flags = np.zeros(n_tiles, dtype=np.uint8)
-    if channels_last:
-        args = (src, beta, gamma, dest_view, scratch, flags, tile, alpha, epsilon, inverse,
-                rectify, num_threads)
-    else:
-        args = (src, beta, gamma, dest_view, scratch, flags, tile, head, alpha, epsilon,
-                inverse, rectify, num_threads)
-    if kernel(*args):
+    blocks = (tile,) if channels_last else (tile, head)   # the kernels' tile numbering
+    if kernel(src, beta, gamma, dest_view, scratch, flags, *blocks, alpha, epsilon, inverse,
+              rectify, num_threads):
         # Some pools overflowed or underflowed: those tiles were left unwritten.
-        rescue_tiles(kernels, src, dest_view, flags, tile, 0 if channels_last else head,
-                     channels_last, beta, gamma, inverse=inverse, rectify=rectify,
-                     alpha=alpha, epsilon=epsilon)
+        rescue_tiles(kernels, src, dest_view, flags, tile, head, channels_last, beta, gamma,
+                     inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon)
 
     if dest is out or (out is None and dest.dtype == x.dtype):
         return dest

@@ -408,34 +408,39 @@ def gdn_channels_last(const floating[:, ::1] x,        # IN  (n_pixels, n_channe
     return n_flagged
 
 
+# channels_first blocks of one image: [0, head) if head > 0, then tiles of `tile`. `head`
+# here is _used_head's: 0 or less than n_pos.
+
+cdef Py_ssize_t _used_head(Py_ssize_t n_pos, Py_ssize_t tile, Py_ssize_t head) except -1:
+    # the head block of an image of n_pos positions: `head`, or none (0) if it would be
+    # the whole image
+    if tile < 1 or head < 0 or head >= tile:
+        raise ValueError("need tile >= 1 and 0 <= head < tile")
+    return head if head < n_pos else 0
+
+
 cdef inline Py_ssize_t _n_blocks(Py_ssize_t n_pos, Py_ssize_t tile,
                                  Py_ssize_t head) noexcept nogil:
-    # channels_first blocks of one image: [0, head) if 0 < head < n_pos, then tiles of
-    # `tile` (_block_start, _block_length)
-    if head <= 0 or head >= n_pos:
-        return (n_pos + tile - 1) // tile
-    return 1 + (n_pos - head + tile - 1) // tile
+    return (head > 0) + (n_pos - head + tile - 1) // tile
 
 
-cdef inline Py_ssize_t _block_start(Py_ssize_t k, Py_ssize_t n_pos, Py_ssize_t tile,
+cdef inline Py_ssize_t _block_start(Py_ssize_t k, Py_ssize_t tile,
                                     Py_ssize_t head) noexcept nogil:
-    if head <= 0 or head >= n_pos:
+    if head == 0:
         return k * tile
     return 0 if k == 0 else head + (k - 1) * tile
 
 
 cdef inline Py_ssize_t _block_length(Py_ssize_t k, Py_ssize_t n_pos, Py_ssize_t tile,
                                      Py_ssize_t head) noexcept nogil:
-    if head > 0 and head < n_pos and k == 0:
+    if head > 0 and k == 0:
         return head
-    return min(tile, n_pos - _block_start(k, n_pos, tile, head))
+    return min(tile, n_pos - _block_start(k, tile, head))
 
 
 def channels_first_blocks(Py_ssize_t n_positions, Py_ssize_t tile, Py_ssize_t head):
     """Blocks (tiles) per image of :func:`gdn_channels_first` for these arguments."""
-    if tile < 1 or head < 0 or head >= tile:
-        raise ValueError("need tile >= 1 and 0 <= head < tile")
-    return _n_blocks(n_positions, tile, head)
+    return _n_blocks(n_positions, tile, _used_head(n_positions, tile, head))
 
 
 def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channels, n_positions)
@@ -467,8 +472,7 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
         raise ValueError("out must have the shape of x")
     if n_batch == 0 or n_ch == 0 or n_pos == 0:
         return 0
-    if head < 0 or head >= tile:
-        raise ValueError("head must be in [0, tile)")
+    head = _used_head(n_pos, tile, head)
     n_blocks = _n_blocks(n_pos, tile, head)
     n_tiles = n_batch * n_blocks
     _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
@@ -482,7 +486,7 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
         work = &scratch[tid, 0]
         for t in prange(n_tiles, schedule="static"):
             b = t // n_blocks
-            start = _block_start(t - b * n_blocks, n_pos, tile, head)
+            start = _block_start(t - b * n_blocks, tile, head)
             flag = _gdn_tile_channels_first(&x[b, 0, start], &out[b, 0, start], &tl, work,
                                             work + area,
                                             _block_length(t - b * n_blocks, n_pos, tile, head),
@@ -505,8 +509,8 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
     channels_first; ``tile`` and ``head`` (channels_first only) are those of the fast
     pass. The tile is computed by the same arithmetic as in the fast pass, into a
     temporary, so the pixels written are bit-identical to a clean run. Returns
-    ``(start, n)``: the tile's first pixel (channels_last) or position in its image
-    (channels_first), and its number of pixels.
+    ``(b, start, n)``: the tile's image (0 for channels_last), its first pixel
+    (channels_last) or position in that image (channels_first), and its number of pixels.
     """
     cdef Py_ssize_t n_ch = beta.shape[0], b = 0, start, n, n_blocks, i, k, area, stride
     cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
@@ -517,11 +521,10 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
         start = t * tile
         n = min(tile, x.shape[1] - start)
     else:
-        if head < 0 or head >= tile:
-            raise ValueError("head must be in [0, tile)")
+        head = _used_head(x.shape[2], tile, head)
         n_blocks = _n_blocks(x.shape[2], tile, head)
         b = t // n_blocks
-        start = _block_start(t - b * n_blocks, x.shape[2], tile, head)
+        start = _block_start(t - b * n_blocks, tile, head)
         n = _block_length(t - b * n_blocks, x.shape[2], tile, head)
     if n <= 0 or bad.shape[0] < n or gamma.shape[0] != n_ch or gamma.shape[1] != n_ch:
         raise ValueError("tile index or buffers out of range")
@@ -551,7 +554,7 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
                 if not bad[k]:
                     for i in range(n_ch):
                         out[b, i, start + k] = tmp[i * n + k]
-    return start, n
+    return b, start, n
 
 
 def omp_max_threads():
