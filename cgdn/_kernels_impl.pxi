@@ -209,6 +209,7 @@ cdef struct Tile:
                           # channels_first: gamma transposed, (C, C)
     Py_ssize_t n_ch
     bint fused            # channels_last: few channels, one pass per tile
+    bint fused_wide       # channels_last: more than a GEMM panel, one pass per tile
     bint fused_planes     # channels_first: few channels, one pass per tile
     bint slab_norm        # channels_first: the mix normalizes its blocks (two passes)
 
@@ -222,16 +223,28 @@ cdef bint _gdn_tile_channels_last(
         Py_ssize_t n_rows, const Settings* s, bint check) noexcept nogil:
     """Return True (and write nothing) if ``check`` and a pixel needs the careful path."""
     cdef Py_ssize_t r, n_ch = tl.n_ch
-    cdef bint in_range
+    cdef bint in_range, done
     cdef floating* dst
-    if check and tl.fused and s.fast_mode >= 0 and s.pool_mode != POOL_POW:
+    cdef floating* work
+    if check and (tl.fused or tl.fused_wide) and s.fast_mode >= 0 and s.pool_mode != POOL_POW:
         # one pass, in registers; in place it writes to scratch first (its whole-vector
-        # stores run ahead of the inputs still to read). A pool out of range sends the
-        # tile through the three passes below, which check every pixel.
-        dst = f if out == x else out
-        if _simd.fused_rows(x, dst, <const floating*> tl.mixer, <const floating*> tl.gamma,
-                            <const floating*> tl.beta, n_rows, n_ch, s.fast_mode, s.rectify,
-                            s.pool_mode == POOL_ABS):
+        # stores run ahead of the inputs still to read, and a pool out of range is known
+        # only after earlier pixels are stored). A pool out of range sends the tile through
+        # the three passes below, which check every pixel.
+        if out == x:
+            dst, work = f, pool
+        else:
+            dst, work = out, f
+        if tl.fused:
+            done = _simd.fused_rows(x, dst, <const floating*> tl.mixer,
+                                    <const floating*> tl.gamma, <const floating*> tl.beta,
+                                    n_rows, n_ch, s.fast_mode, s.rectify,
+                                    s.pool_mode == POOL_ABS)
+        else:
+            done = _simd.fused_wide(x, dst, work, <const floating*> tl.mixer,
+                                    <const floating*> tl.beta, n_rows, n_ch, s.fast_mode,
+                                    s.rectify, s.pool_mode == POOL_ABS)
+        if done:
             if dst != out:
                 memcpy(out, dst, n_rows * n_ch * sizeof(floating))
             return False
@@ -356,6 +369,7 @@ cdef Tile _make_tile(const floating[::1] beta, const floating[:, ::1] gamma,
     tl.mixer = mixer
     tl.n_ch = beta.shape[0]
     tl.fused = _simd.fused_rows_supported(<floating> 0, tl.n_ch)
+    tl.fused_wide = not tl.fused and _simd.fused_wide_supported(<floating> 0, tl.n_ch)
     tl.fused_planes = _simd.fused_planes_supported(<floating> 0, tl.n_ch)
     tl.slab_norm = _simd.mix_slab_norm_supported(<floating> 0, tl.n_ch)
     return tl

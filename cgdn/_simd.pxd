@@ -26,6 +26,14 @@ cdef extern from "simd/kernels.h" nogil:
     bint cgdn_fused_rows_f64(const double* x, double* y, const double* packed,
                              const double* gamma, const double* beta, Py_ssize_t n,
                              Py_ssize_t n_ch, int mode, int rectify, int pool_abs)
+    bint cgdn_fused_wide_supported_f32(Py_ssize_t n_ch)
+    bint cgdn_fused_wide_supported_f64(Py_ssize_t n_ch)
+    bint cgdn_fused_wide_f32(const float* x, float* y, float* work, const float* packed,
+                             const float* beta, Py_ssize_t n, Py_ssize_t n_ch, int mode,
+                             int rectify, int pool_abs)
+    bint cgdn_fused_wide_f64(const double* x, double* y, double* work, const double* packed,
+                             const double* beta, Py_ssize_t n, Py_ssize_t n_ch, int mode,
+                             int rectify, int pool_abs)
     void cgdn_gemm_plain_f64(const double* a, Py_ssize_t a_rs, const double* b,
                              Py_ssize_t b_rs, double* c, Py_ssize_t c_rs, Py_ssize_t depth,
                              Py_ssize_t n_rows, Py_ssize_t n_cols)
@@ -111,6 +119,25 @@ cdef inline bint fused_rows(const floating* x, floating* y, const floating* pack
     else:
         return cgdn_fused_rows_f64(x, y, packed, gamma, beta, n, n_ch, mode, rectify,
                                    pool_abs)
+
+
+cdef inline bint fused_wide_supported(floating dtype_tag, Py_ssize_t n_ch) noexcept nogil:
+    # whether fused_wide can do a channels_last tile of n_ch channels in one pass
+    if floating is float:
+        return cgdn_fused_wide_supported_f32(n_ch)
+    else:
+        return cgdn_fused_wide_supported_f64(n_ch)
+
+
+cdef inline bint fused_wide(const floating* x, floating* y, floating* work,
+                            const floating* packed, const floating* beta, Py_ssize_t n,
+                            Py_ssize_t n_ch, int mode, bint rectify,
+                            bint pool_abs) noexcept nogil:
+    # as fused_rows, for more channels than one GEMM panel; work: scratch, not y
+    if floating is float:
+        return cgdn_fused_wide_f32(x, y, work, packed, beta, n, n_ch, mode, rectify, pool_abs)
+    else:
+        return cgdn_fused_wide_f64(x, y, work, packed, beta, n, n_ch, mode, rectify, pool_abs)
 
 
 cdef inline bint fused_planes_supported(floating dtype_tag, Py_ssize_t n_ch) noexcept nogil:

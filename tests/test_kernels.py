@@ -197,17 +197,20 @@ def _three_passes(k, spec, x3, beta, gamma, channels_last, n_tiles, tile, mode, 
 
 @pytest.mark.parametrize("isa", VARIANTS)
 @pytest.mark.parametrize("dtype,spec", [(np.float32, "float"), (np.float64, "double")])
-@pytest.mark.parametrize("n_channels", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 20,
-                                        24, 31, 32, 40, 48, 49, 64, 65])
+@pytest.mark.parametrize("n_channels,tile,max_rows", [
+    *((c, 37, 200) for c in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 20, 24, 31,
+                             32, 40, 48, 49, 64, 65, 130, 200)),
+    # beyond one GEMM panel a tile is done in chunks of about 128 KiB: several per tile
+    (300, 250, 600), (130, 600, 1300)])
 def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, isa, dtype, spec,
-                                                           n_channels):
-    # The fast pass runs few-channel tiles in one pass (f(x), mix, check, normalization
-    # in registers); rescue_tile runs the same tile through the three passes. Every mode
-    # of the one-pass kernel, tails of every length, in place and not: same bits.
+                                                           n_channels, tile, max_rows):
+    # The fast pass runs tiles in one pass where it can (f(x), mix, check, normalization
+    # in registers; beyond one GEMM panel, per chunk of pixels); rescue_tile runs the same
+    # tile through the three passes. Every mode of the one-pass kernels, tails of every
+    # length, in place and not: same bits.
     k = KERNELS[isa]
-    tile = 37
     for alpha, epsilon, inverse, rectify in _ONE_PASS_MODES:
-        n = int(rng.integers(1, 200))
+        n = int(rng.integers(1, max_rows))
         x = (rng.standard_normal((n, n_channels)) * 3).astype(dtype)
         x[0, 0] = -0.0
         beta = rng.uniform(0.1, 1.5, n_channels).astype(dtype)
@@ -228,7 +231,7 @@ def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, isa, dtype, spec
 
 
 @pytest.mark.parametrize("isa", VARIANTS)
-@pytest.mark.parametrize("n_channels", [3, 9, 12, 16, 24])
+@pytest.mark.parametrize("n_channels", [3, 9, 12, 16, 24, 40, 65, 130])
 def test_one_pass_tiles_fall_back_on_out_of_range_pools(rng, isa, n_channels):
     # a pixel whose pool overflows sends its tile through the checking passes; in place,
     # the inputs of that tile must be intact for them

@@ -60,6 +60,10 @@
 #define fused_rows_c cgdn_fused_rows_c_f32
 #define blocked_fits cgdn_blocked_fits_f32
 #define fused_blocked_any cgdn_fused_blocked_any_f32
+#define wide_block cgdn_wide_block_f32
+#define fused_wide_mode cgdn_fused_wide_mode_f32
+#define fused_wide_supported cgdn_fused_wide_supported_f32
+#define fused_wide cgdn_fused_wide_f32
 #define fused_planes_c cgdn_fused_planes_c_f32
 #define planes_group cgdn_planes_group_f32
 #define fused_planes_mode cgdn_fused_planes_mode_f32

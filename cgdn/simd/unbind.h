@@ -56,6 +56,10 @@
 #undef fused_rows_c
 #undef blocked_fits
 #undef fused_blocked_any
+#undef wide_block
+#undef fused_wide_mode
+#undef fused_wide_supported
+#undef fused_wide
 #undef fused_planes_c
 #undef planes_group
 #undef fused_planes_mode
