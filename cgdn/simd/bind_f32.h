@@ -41,6 +41,7 @@
 #define rows_packed_size cgdn_rows_packed_size_f32
 #define rows_pack cgdn_rows_pack_f32
 #define mix_rows_blocked cgdn_mix_rows_blocked_f32
+#define mix_rows_to cgdn_mix_rows_to_f32
 #define mix_rows_blocked_any cgdn_mix_rows_blocked_any_f32
 #define mix_rows_shared_body cgdn_mix_rows_shared_body_f32
 #define shared_setup cgdn_shared_setup_f32
@@ -49,6 +50,7 @@
 #define fused_pool_input cgdn_fused_pool_input_f32
 #define fused_load cgdn_fused_load_f32
 #define fused_store cgdn_fused_store_f32
+#define fused_pool_run cgdn_fused_pool_run_f32
 #define fused_single cgdn_fused_single_f32
 #define planes_step cgdn_planes_step_f32
 #define fused_shared cgdn_fused_shared_f32

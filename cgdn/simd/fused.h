@@ -34,6 +34,15 @@ CGDN_INLINE void fused_store(real *y, ptrdiff_t left, vec v) {
         v_store_tail(y, left, v);
 }
 
+/* f(x) of `count` elements into fb, whole vectors (fb holds count rounded up to LANES). */
+CGDN_INLINE void fused_pool_run(const real *x, real *fb, ptrdiff_t count, int rectify,
+                                int pool_abs) {
+    ptrdiff_t e;
+    for (e = 0; e < count; e += LANES)
+        v_store(fb + e, fused_pool_input(fused_input(fused_load(x + e, count - e), rectify),
+                                         pool_abs));
+}
+
 /* C = 1 */
 CGDN_INLINE int fused_single(const real *x, real *y, const real *gamma, const real *beta,
                              ptrdiff_t n, int rectify, int pool_abs, const int mode) {
@@ -89,10 +98,7 @@ CGDN_INLINE int fused_shared(const real *x, real *y, const real *gamma, const re
 CGDN_INLINE int fused_block(const real *x, real *y, real *fb, const real *packed,
                             const vec *init, int at_end, int rectify, int pool_abs,
                             const int mode, const int C, const int K, const int R) {
-    ptrdiff_t e;
-    for (e = 0; e < R * C; e += LANES)
-        v_store(fb + e, fused_pool_input(fused_input(fused_load(x + e, R * C - e), rectify),
-                                         pool_abs));
+    fused_pool_run(x, fb, R * C, rectify, pool_abs);
     return gemm_block(fb, C, packed, K * LANES, y, C, C, init, NULL,
                       at_end ? C - (K - 1) * LANES : LANES, x, C, rectify, mode, R, K);
 }
@@ -242,23 +248,8 @@ static int fused_rows(const real *x, real *y, const real *packed, const real *ga
 CGDN_INLINE int wide_block(const real *x, real *y, real *work, const real *packed,
                            const real *beta, ptrdiff_t C, ptrdiff_t rows, int rectify,
                            int pool_abs, const int mode) {
-    vec init[CGDN_KMAX];
-    ptrdiff_t e, col0, k;
-    int ok = 1;
-    for (e = 0; e < rows * C; e += LANES)
-        v_store(work + e, fused_pool_input(fused_input(fused_load(x + e, rows * C - e), rectify),
-                                           pool_abs));
-    for (col0 = 0; col0 < C; col0 += CGDN_KMAX * LANES) {
-        ptrdiff_t K = rows_panel_width(C, col0), last = C - (col0 + (K - 1) * LANES);
-        if (last > LANES) last = LANES;
-        for (k = 0; k < K; k++) {   /* padding lanes start from 1 and get zero terms */
-            ptrdiff_t left = C - (col0 + k * LANES);
-            init[k] = v_load_tail(beta + col0 + k * LANES, left < LANES ? left : LANES, (real)1);
-        }
-        ok &= gemm_cols(work, C, packed + C * col0, K * LANES, y + col0, C, C, rows, init,
-                        NULL, last, x + col0, C, rectify, mode, (int)K);
-    }
-    return ok;
+    fused_pool_run(x, work, rows * C, rectify, pool_abs);
+    return mix_rows_to(work, packed, beta, y, rows, C, x, rectify, mode);
 }
 
 CGDN_INLINE int fused_wide_mode(const real *x, real *y, real *work, const real *packed,

@@ -158,13 +158,16 @@ static void rows_pack(const real *gamma, ptrdiff_t C, real *packed) {
     }
 }
 
-/* Any C. Pool rows are C apart. With one panel (C <= CGDN_KMAX * LANES) each pixel's
- * last vector is stored whole: the lanes past C spill into the next pixel's place,
- * which is written after it (the last pixel's spill lands in the caller's padding);
- * with several panels the last vector of each pixel is stored with a tail store. */
-CGDN_INLINE int mix_rows_blocked(const real *f, const real *packed, const real *beta,
-                                 real *pool, ptrdiff_t n, const ptrdiff_t C) {
-    const int one_panel = C <= CGDN_KMAX * LANES;
+/* Any C; rows of f, c and x are C apart. With `out` CGDN_STORE_POOL, c receives the
+ * pools: with one panel (C <= CGDN_KMAX * LANES) each pixel's last vector is stored
+ * whole, the lanes past C spilling into the next pixel's place, which is written after
+ * it (the last pixel's spill lands in the caller's padding); with several panels the last
+ * vector of each pixel is stored with a tail store. With a normalization mode (vec.h), c
+ * receives x normalized by the pools, which never leave the registers (tail stores). */
+CGDN_INLINE int mix_rows_to(const real *f, const real *packed, const real *beta, real *c,
+                            ptrdiff_t n, const ptrdiff_t C, const real *x, int rectify,
+                            const int out) {
+    const int spill = out == CGDN_STORE_POOL && C <= CGDN_KMAX * LANES;
     ptrdiff_t col0 = 0;
     int ok = 1;
     while (col0 < C) {
@@ -177,11 +180,16 @@ CGDN_INLINE int mix_rows_blocked(const real *f, const real *packed, const real *
             /* padding lanes start from 1 and get zero terms: they pass the range check */
             init[k] = v_load_tail(beta + col0 + k * LANES, left < LANES ? left : LANES, (real)1);
         }
-        ok &= gemm_cols(f, C, packed + C * col0, K * LANES, pool + col0, C, C, n, init, NULL,
-                        one_panel ? LANES : last, NULL, 0, 0, CGDN_STORE_POOL, (int)K);
+        ok &= gemm_cols(f, C, packed + C * col0, K * LANES, c + col0, C, C, n, init, NULL,
+                        spill ? LANES : last, x ? x + col0 : NULL, C, rectify, out, (int)K);
         col0 += K * LANES;
     }
     return ok;
+}
+
+CGDN_INLINE int mix_rows_blocked(const real *f, const real *packed, const real *beta,
+                                 real *pool, ptrdiff_t n, const ptrdiff_t C) {
+    return mix_rows_to(f, packed, beta, pool, n, C, NULL, 0, CGDN_STORE_POOL);
 }
 
 /* mix_rows_blocked for a channel count known only at run time. */

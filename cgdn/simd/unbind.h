@@ -37,6 +37,7 @@
 #undef rows_packed_size
 #undef rows_pack
 #undef mix_rows_blocked
+#undef mix_rows_to
 #undef mix_rows_blocked_any
 #undef mix_rows_shared_body
 #undef shared_setup
@@ -45,6 +46,7 @@
 #undef fused_pool_input
 #undef fused_load
 #undef fused_store
+#undef fused_pool_run
 #undef fused_single
 #undef planes_step
 #undef fused_shared
