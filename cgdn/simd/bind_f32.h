@@ -10,6 +10,11 @@
 #define v_perm_make cgdn_f32_perm_make
 #define v_permute cgdn_f32_permute
 #endif
+#define HAS_TRANSPOSE CGDN_F32_HAS_TRANSPOSE
+#if CGDN_F32_HAS_TRANSPOSE
+#define v_transpose_load cgdn_f32_transpose_load
+#define v_transpose_store cgdn_f32_transpose_store
+#endif
 #define v_load cgdn_f32_load
 #define v_store cgdn_f32_store
 #define v_load_tail cgdn_f32_load_tail
@@ -63,6 +68,9 @@
 #define blocked_fits cgdn_blocked_fits_f32
 #define fused_blocked_any cgdn_fused_blocked_any_f32
 #define wide_block cgdn_wide_block_f32
+#define columns_fit cgdn_columns_fit_f32
+#define columns_group cgdn_columns_group_f32
+#define fused_columns cgdn_fused_columns_f32
 #define fused_wide_mode cgdn_fused_wide_mode_f32
 #define fused_wide_supported cgdn_fused_wide_supported_f32
 #define fused_wide cgdn_fused_wide_f32

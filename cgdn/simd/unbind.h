@@ -8,6 +8,9 @@
 #undef HAS_PERMUTE
 #undef v_perm_make
 #undef v_permute
+#undef HAS_TRANSPOSE
+#undef v_transpose_load
+#undef v_transpose_store
 #undef v_load
 #undef v_store
 #undef v_load_tail
@@ -59,6 +62,9 @@
 #undef blocked_fits
 #undef fused_blocked_any
 #undef wide_block
+#undef columns_fit
+#undef columns_group
+#undef fused_columns
 #undef fused_wide_mode
 #undef fused_wide_supported
 #undef fused_wide
