@@ -173,18 +173,24 @@ CGDN_INLINE int columns_fit(ptrdiff_t C) {
 }
 
 #if HAS_TRANSPOSE
-/* One group of LANES pixels (rows C apart); y may be x (every load precedes the stores) */
+/* One group of LANES pixels (rows C apart). With `spill`, the rows may be read and
+ * written up to LANES elements past the group's last channel of each (the next pixel's
+ * place: the group's own later stores, or the next group's, rewrite it); the last group
+ * of a run is exact (spill 0). y may be x only without spill (every load precedes the
+ * stores). */
 CGDN_INLINE vrange columns_group(const real *x, real *y, const real *gamma, const real *beta,
                                  int rectify, int pool_abs, const int mode, const int C,
-                                 vrange range) {
-    vec v[2 * LANES], acc[LANES + LANES / 2], f;   /* v_transpose_load fills LANES */
+                                 const int spill, vrange range) {
+    const int rest = C - LANES, reach = spill ? LANES : C - LANES;
+    vec v[2 * LANES], acc[2 * LANES], f;   /* v_transpose_load fills LANES from v + LANES */
     int i, j;
-    v_transpose_load(x, C, LANES, v);
-    v_transpose_load(x + LANES, C, C - LANES, v + LANES);
+    v_transpose_load(x, C, LANES, LANES, v);
+    v_transpose_load(x + LANES, C, rest, reach, v + LANES);
     for (i = 0; i < C; i++) {
         v[i] = fused_input(v[i], rectify);
         acc[i] = v_set1(beta[i]);
     }
+    for (i = C; i < 2 * LANES; i++) acc[i] = v_set1((real)0);   /* stored, then rewritten */
     for (j = 0; j < C; j++) {
         f = fused_pool_input(v[j], pool_abs);
         for (i = 0; i < C; i++) acc[i] = v_fma(f, v_set1(gamma[j * C + i]), acc[i]);
@@ -193,26 +199,32 @@ CGDN_INLINE vrange columns_group(const real *x, real *y, const real *gamma, cons
         range = v_range_fold(range, acc[i]);
         acc[i] = normalize_one(v[i], acc[i], mode);
     }
-    v_transpose_store(acc, y, C, LANES);
-    v_transpose_store(acc + LANES, y + LANES, C, C - LANES);
+    /* the last channels first: with spill, their stores run into the next pixel's place,
+     * which the first channels' stores (or the next group's) then rewrite */
+    v_transpose_store(acc + LANES, y + LANES, C, rest, reach);
+    v_transpose_store(acc, y, C, LANES, LANES);
     return range;
 }
 
-/* n pixels: whole groups, then the last n % LANES pixels through a buffer in which the
- * last pixel is repeated (its pools are checked again, no new value enters the check). */
+/* n pixels: whole groups followed by at least one more pixel (spilling), then the last
+ * 1 .. LANES pixels: a whole group exactly, or through a buffer in which the last pixel
+ * is repeated (its pools are checked again, no new value enters the check). */
 CGDN_INLINE int fused_columns(const real *x, real *y, const real *gamma, const real *beta,
                               ptrdiff_t n, int rectify, int pool_abs, const int mode,
                               const int C) {
-    real buf[LANES * (LANES + LANES / 2)];
+    real buf[LANES * (LANES + LANES / 2) + LANES];
     vrange range = v_range_init();
     ptrdiff_t p = 0, r;
-    for (; p + LANES <= n; p += LANES)
+    for (; p + LANES < n; p += LANES)
         range = columns_group(x + p * C, y + p * C, gamma, beta, rectify, pool_abs, mode, C,
-                              range);
-    if (p < n) {
+                              1, range);
+    if (p + LANES == n) {
+        range = columns_group(x + p * C, y + p * C, gamma, beta, rectify, pool_abs, mode, C,
+                              0, range);
+    } else if (p < n) {
         for (r = 0; r < LANES; r++)
             memcpy(buf + r * C, x + (p + r < n ? p + r : n - 1) * C, C * sizeof(real));
-        range = columns_group(buf, buf, gamma, beta, rectify, pool_abs, mode, C, range);
+        range = columns_group(buf, buf, gamma, beta, rectify, pool_abs, mode, C, 0, range);
         memcpy(y + p * C, buf, (n - p) * C * sizeof(real));
     }
     return v_range_ok(range);

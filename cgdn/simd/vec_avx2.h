@@ -60,31 +60,32 @@ static inline cgdn_vf32 cgdn_f32_permute(cgdn_vf32 v, cgdn_pf32 idx) {
     return _mm256_permutevar8x32_ps(v, idx);
 }
 
-/* The first n (0..4) lanes of 4 floats at p; the others zero. Nothing past them is read. */
-static inline __m128 cgdn_avx2_load4(const float *p, ptrdiff_t n) {
-    if (n >= 4) return _mm_loadu_ps(p);
+/* 4 floats at p: the first n (n <= 0: none, the others zero), or all 4 if `whole`. */
+static inline __m128 cgdn_avx2_load4(const float *p, ptrdiff_t n, int whole) {
+    if (whole || n >= 4) return _mm_loadu_ps(p);
     if (n <= 0) return _mm_setzero_ps();
     return _mm_maskload_ps(p, _mm_cmpgt_epi32(_mm_set1_epi32((int)n), _mm_setr_epi32(0, 1, 2, 3)));
 }
-static inline void cgdn_avx2_store4(float *p, ptrdiff_t n, __m128 v) {
-    if (n >= 4)
+static inline void cgdn_avx2_store4(float *p, ptrdiff_t n, int whole, __m128 v) {
+    if (whole || n >= 4)
         _mm_storeu_ps(p, v);
     else if (n > 0)
         _mm_maskstore_ps(p, _mm_cmpgt_epi32(_mm_set1_epi32((int)n), _mm_setr_epi32(0, 1, 2, 3)), v);
 }
-/* Columns of a block of 8 rows (row r at p + r * rs) by w columns (1 <= w <= 8; nothing
- * past them is read): cols[c] holds column c of the 8 rows for c < w (the others are
- * zero). The rows' halves are loaded into the two 128-bit halves of a register, so the
- * transpose takes 16 in-lane shuffles instead of 24. */
+/* Columns of a block of 8 rows (row r at p + r * rs) by w columns (1 <= w <= 8):
+ * cols[c] holds column c of the 8 rows for c < w. Columns up to `reach` (w <= reach <= 8)
+ * may be read: a row's half (4 columns) that lies within them is read whole, else only
+ * its columns below w, with a mask (the other lanes zero). The rows' halves go to the two
+ * 128-bit halves of a register, so the transpose takes 16 in-lane shuffles, not 24. */
 static inline void cgdn_f32_transpose_load(const float *p, ptrdiff_t rs, ptrdiff_t w,
-                                           cgdn_vf32 *cols) {
+                                           ptrdiff_t reach, cgdn_vf32 *cols) {
     __m256 r[8], t[4];
     int i, h;
     for (h = 0; h < 8; h += 4)
         for (i = 0; i < 4; i++)   /* r[h + i]: columns h .. h + 3 of rows i and i + 4 */
             r[h + i] = _mm256_insertf128_ps(
-                _mm256_castps128_ps256(cgdn_avx2_load4(p + i * rs + h, w - h)),
-                cgdn_avx2_load4(p + (i + 4) * rs + h, w - h), 1);
+                _mm256_castps128_ps256(cgdn_avx2_load4(p + i * rs + h, w - h, w > h && reach >= h + 4)),
+                cgdn_avx2_load4(p + (i + 4) * rs + h, w - h, w > h && reach >= h + 4), 1);
     for (h = 0; h < 8; h += 4) {
         t[0] = _mm256_unpacklo_ps(r[h], r[h + 1]);
         t[1] = _mm256_unpackhi_ps(r[h], r[h + 1]);
@@ -96,13 +97,15 @@ static inline void cgdn_f32_transpose_load(const float *p, ptrdiff_t rs, ptrdiff
         cols[h + 3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
     }
 }
-/* The inverse: column c (c < w, 1 <= w <= 8) of cols to element c of each of the 8 rows
- * at p + r * rs; nothing else is written. */
+/* The inverse: column c of cols to element c of each of the 8 rows at p + r * rs, for
+ * c < w; a row's half within `reach` is stored whole (columns w .. reach - 1 then receive
+ * cols[w ..], which the caller overwrites later), else with a mask. */
 static inline void cgdn_f32_transpose_store(const cgdn_vf32 *cols, float *p, ptrdiff_t rs,
-                                            ptrdiff_t w) {
+                                            ptrdiff_t w, ptrdiff_t reach) {
     __m256 t[4], u[4];
     int i, h;
     for (h = 0; h < w; h += 4) {
+        const int whole = reach >= h + 4;
         t[0] = _mm256_unpacklo_ps(cols[h], cols[h + 1]);
         t[1] = _mm256_unpackhi_ps(cols[h], cols[h + 1]);
         t[2] = _mm256_unpacklo_ps(cols[h + 2], cols[h + 3]);
@@ -112,8 +115,8 @@ static inline void cgdn_f32_transpose_store(const cgdn_vf32 *cols, float *p, ptr
         u[2] = _mm256_shuffle_ps(t[1], t[3], 0x44);
         u[3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
         for (i = 0; i < 4; i++) {
-            cgdn_avx2_store4(p + i * rs + h, w - h, _mm256_castps256_ps128(u[i]));
-            cgdn_avx2_store4(p + (i + 4) * rs + h, w - h, _mm256_extractf128_ps(u[i], 1));
+            cgdn_avx2_store4(p + i * rs + h, w - h, whole, _mm256_castps256_ps128(u[i]));
+            cgdn_avx2_store4(p + (i + 4) * rs + h, w - h, whole, _mm256_extractf128_ps(u[i], 1));
         }
     }
 }
