@@ -5,7 +5,8 @@
  * registers, one store; for more channels (one GEMM panel: up to 64 on AVX-512), per
  * block of pixels, or, where a pixel's last vector would be mostly padding, per
  * transposed group of pixels (columns_fit); beyond one panel (fused_wide_supported), per
- * chunk of pixels with f(x) in scratch. kernels.h includes it once per dtype, after gemm.h and normalize.h.
+ * chunk of pixels with f(x) in scratch. kernels.h includes it once per dtype, after
+ * gemm.h and normalize.h.
  *
  * The arithmetic is the three-pass path's (f(x) into scratch, mix_rows, normalize), in
  * the same order, so results are bit-identical to it: a tile may take either path.
@@ -173,11 +174,11 @@ CGDN_INLINE int columns_fit(ptrdiff_t C) {
 }
 
 #if HAS_TRANSPOSE
-/* One group of LANES pixels (rows C apart). With `spill`, the rows may be read and
- * written up to LANES elements past the group's last channel of each (the next pixel's
- * place: the group's own later stores, or the next group's, rewrite it); the last group
- * of a run is exact (spill 0). y may be x only without spill (every load precedes the
- * stores). */
+/* One group of LANES pixels (rows C apart). With `spill`, each row may be read and
+ * written a few elements (fewer than LANES / 2) past its last channel, in the next
+ * pixel's place, which the group's own later stores or the next group's rewrite; a
+ * run's last group is exact (spill 0). y may be x only without spill (every load
+ * precedes the stores). */
 CGDN_INLINE vrange columns_group(const real *x, real *y, const real *gamma, const real *beta,
                                  int rectify, int pool_abs, const int mode, const int C,
                                  const int spill, vrange range) {
@@ -212,7 +213,7 @@ CGDN_INLINE vrange columns_group(const real *x, real *y, const real *gamma, cons
 CGDN_INLINE int fused_columns(const real *x, real *y, const real *gamma, const real *beta,
                               ptrdiff_t n, int rectify, int pool_abs, const int mode,
                               const int C) {
-    real buf[LANES * (LANES + LANES / 2) + LANES];
+    real buf[LANES * (LANES + LANES / 2)];
     vrange range = v_range_init();
     ptrdiff_t p = 0, r;
     for (; p + LANES < n; p += LANES)

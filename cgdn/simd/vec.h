@@ -12,8 +12,9 @@
  *                      kernels use exact sqrt and division instead)
  *   perm_make, permute lane permutation (if CGDN_F32_HAS_PERMUTE)
  *   transpose_load, transpose_store
- *                      a block of LANES rows by LANES (or LANES / 2) columns to its
- *                      columns, one vector each, and back (if CGDN_F32_HAS_TRANSPOSE)
+ *                      a block of LANES rows by w <= LANES columns to its columns, one
+ *                      vector each, and back; `reach` (>= w) says how many columns of
+ *                      each row may be read or written whole (if CGDN_F32_HAS_TRANSPOSE)
  *   range_init, range_fold, range_ok
  *                      a range check folded over many vectors: whether every lane
  *                      seen is a positive, normal, finite number (the state type is

@@ -60,17 +60,21 @@ static inline cgdn_vf32 cgdn_f32_permute(cgdn_vf32 v, cgdn_pf32 idx) {
     return _mm256_permutevar8x32_ps(v, idx);
 }
 
+/* Mask of the first n of 4 32-bit lanes (n in 0..4). */
+static inline __m128i cgdn_avx2_mask32x4(ptrdiff_t n) {
+    return _mm_cmpgt_epi32(_mm_set1_epi32((int)n), _mm_setr_epi32(0, 1, 2, 3));
+}
 /* 4 floats at p: the first n (n <= 0: none, the others zero), or all 4 if `whole`. */
 static inline __m128 cgdn_avx2_load4(const float *p, ptrdiff_t n, int whole) {
     if (whole || n >= 4) return _mm_loadu_ps(p);
     if (n <= 0) return _mm_setzero_ps();
-    return _mm_maskload_ps(p, _mm_cmpgt_epi32(_mm_set1_epi32((int)n), _mm_setr_epi32(0, 1, 2, 3)));
+    return _mm_maskload_ps(p, cgdn_avx2_mask32x4(n));
 }
 static inline void cgdn_avx2_store4(float *p, ptrdiff_t n, int whole, __m128 v) {
     if (whole || n >= 4)
         _mm_storeu_ps(p, v);
     else if (n > 0)
-        _mm_maskstore_ps(p, _mm_cmpgt_epi32(_mm_set1_epi32((int)n), _mm_setr_epi32(0, 1, 2, 3)), v);
+        _mm_maskstore_ps(p, cgdn_avx2_mask32x4(n), v);
 }
 /* Columns of a block of 8 rows (row r at p + r * rs) by w columns (1 <= w <= 8):
  * cols[c] holds column c of the 8 rows for c < w. Columns up to `reach` (w <= reach <= 8)
@@ -81,11 +85,13 @@ static inline void cgdn_f32_transpose_load(const float *p, ptrdiff_t rs, ptrdiff
                                            ptrdiff_t reach, cgdn_vf32 *cols) {
     __m256 r[8], t[4];
     int i, h;
-    for (h = 0; h < 8; h += 4)
+    for (h = 0; h < 8; h += 4) {
+        const int whole = w > h && reach >= h + 4;
         for (i = 0; i < 4; i++)   /* r[h + i]: columns h .. h + 3 of rows i and i + 4 */
             r[h + i] = _mm256_insertf128_ps(
-                _mm256_castps128_ps256(cgdn_avx2_load4(p + i * rs + h, w - h, w > h && reach >= h + 4)),
-                cgdn_avx2_load4(p + (i + 4) * rs + h, w - h, w > h && reach >= h + 4), 1);
+                _mm256_castps128_ps256(cgdn_avx2_load4(p + i * rs + h, w - h, whole)),
+                cgdn_avx2_load4(p + (i + 4) * rs + h, w - h, whole), 1);
+    }
     for (h = 0; h < 8; h += 4) {
         t[0] = _mm256_unpacklo_ps(r[h], r[h + 1]);
         t[1] = _mm256_unpackhi_ps(r[h], r[h + 1]);
