@@ -51,6 +51,10 @@ MAX_PANEL_VECTORS = CGDN_KMAX
 cdef enum:
     _PAD = 32
 
+# A cache line, in bytes (64 on every x86 and Arm core the kernels target).
+cdef enum:
+    _LINE_BYTES = 64
+
 
 def scratch_size(Py_ssize_t n_channels, Py_ssize_t tile, bint channels_last):
     """Scratch elements one thread needs for tiles of ``tile`` pixels (or positions)."""
@@ -350,13 +354,21 @@ cdef int _check_common(Py_ssize_t n_ch, Py_ssize_t beta_len, Py_ssize_t g0, Py_s
 
 def _mixer(const floating[:, ::1] gamma, bint channels_last):
     """gamma in the form the tile's mixer reads: packed in panels (channels_last) or
-    transposed (channels_first), as an array."""
-    cdef Py_ssize_t n_ch = gamma.shape[0]
+    transposed (channels_first), as an array.
+
+    The packed panels start on a cache line (64 bytes): the GEMM loads each of their
+    vectors once per block of pixels, and NumPy places arrays 16, 32 or 48 bytes past a
+    line, where every AVX-512 load of a panel straddles two lines."""
+    cdef Py_ssize_t n_ch = gamma.shape[0], size, start
+    cdef Py_ssize_t per_line = _LINE_BYTES // sizeof(floating)
     cdef floating[::1] packed
     dtype = np.float32 if floating is float else np.float64
     if not channels_last:
         return np.ascontiguousarray(np.asarray(gamma).T).ravel()
-    packed = np.empty(max(1, _simd.rows_packed_size(<floating> 0, n_ch)), dtype=dtype)
+    size = max(1, _simd.rows_packed_size(<floating> 0, n_ch))
+    buf = np.empty(size + per_line, dtype=dtype)
+    start = (-buf.ctypes.data % _LINE_BYTES) // sizeof(floating)
+    packed = buf[start:start + size]
     _simd.rows_pack(&gamma[0, 0], n_ch, &packed[0])
     return packed.base
 

@@ -155,6 +155,20 @@ def test_channels_last_mixer_every_path(rng, n_channels, dtype):
         assert_close(out, reference_gdn(x, beta, gamma), dtype)
 
 
+@pytest.mark.parametrize("n_channels", [5, 17, 48, 65, 192])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_packed_gamma_starts_on_a_cache_line(rng, n_channels, dtype):
+    # The GEMM loads every vector of the packed panels once per block of pixels: a panel
+    # 16-48 bytes past a line (where NumPy places arrays) makes every AVX-512 load
+    # straddle two lines. Packing is the same, wherever it lands.
+    gamma = rng.uniform(0, 0.2, (n_channels, n_channels)).astype(dtype)
+    for isa, k in KERNELS.items():
+        packed = [k._mixer(gamma, True) for _ in range(8)]
+        assert all(p.ctypes.data % 64 == 0 for p in packed), isa
+        assert all(np.array_equal(p, packed[0]) for p in packed), isa
+        assert np.isin(gamma, packed[0]).all(), isa
+
+
 @pytest.mark.parametrize("n_channels", MIXER_CHANNELS)
 @pytest.mark.parametrize("n_positions", [1, 5, 37, 100])
 def test_channels_first_mixer_every_path(rng, n_channels, n_positions):
