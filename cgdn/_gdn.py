@@ -2,6 +2,8 @@
 import numpy as np
 
 from cgdn import _dask, _isa
+from cgdn._aligned import LINE as _LINE
+from cgdn._aligned import aligned_empty as _aligned_empty
 from cgdn._careful import rescue_tiles
 from cgdn._reparam import ALPHA, EPSILON, reparam_value, trained_exponents
 from cgdn._scopes import check_reuse, check_scope_name, resolve_layer
@@ -32,22 +34,6 @@ def _kernel(kernels, dtype, layout):
         spec = "float" if dtype is np.float32 else "double"
         kernel = _SPECIALIZED[key] = getattr(kernels, f"gdn_{layout}")[spec]
     return kernel
-
-
-# Scratch rows start on a cache line (64 bytes), whatever the allocator returns (NumPy
-# aligns large arrays to 16 bytes): the kernels' vectors of scratch never straddle two
-# lines. (Side by side against NumPy's placement: within noise at C = 32-320.)
-_LINE = 64
-
-
-def _aligned_empty(n_rows, n_cols, dtype):
-    """An uninitialised (n_rows, >= n_cols) array whose rows start on a cache line."""
-    per_line = _LINE // dtype.itemsize
-    n_cols = -(-n_cols // per_line) * per_line
-    buf = np.empty(n_rows * n_cols * dtype.itemsize + _LINE, dtype=np.uint8)
-    start = -buf.ctypes.data % _LINE
-    return buf[start:start + n_rows * n_cols * dtype.itemsize].view(dtype).reshape(
-        n_rows, n_cols)
 
 
 # Work-unit sizes. They depend only on the shape (and, for channels_first, where the
@@ -248,6 +234,9 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
     num_threads = max(1, min(num_threads, n_tiles))
     kernels = _isa.kernels
     kernel = _kernel(kernels, dtype.type, layout)
+    # Scratch rows start on a cache line, whatever the allocator returns: the kernels'
+    # vectors of scratch never straddle two lines (side by side against NumPy's
+    # placement: within noise at C = 32-320).
     scratch = _aligned_empty(num_threads, kernels.scratch_size(n_channels, tile, channels_last),
                              dtype)
     flags = np.zeros(n_tiles, dtype=np.uint8)

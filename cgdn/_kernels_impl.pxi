@@ -18,6 +18,8 @@
 
 import numpy as np
 
+from cgdn._aligned import aligned_empty
+
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.float cimport DBL_MAX, DBL_MIN, FLT_MAX, FLT_MIN
@@ -50,10 +52,6 @@ MAX_PANEL_VECTORS = CGDN_KMAX
 # read and write up to one vector past a tile's last pixel.
 cdef enum:
     _PAD = 32
-
-# A cache line, in bytes (64 on every x86 and Arm core the kernels target).
-cdef enum:
-    _LINE_BYTES = 64
 
 
 def scratch_size(Py_ssize_t n_channels, Py_ssize_t tile, bint channels_last):
@@ -359,16 +357,13 @@ def _mixer(const floating[:, ::1] gamma, bint channels_last):
     The packed panels start on a cache line (64 bytes): the GEMM loads each of their
     vectors once per block of pixels, and NumPy places arrays 16, 32 or 48 bytes past a
     line, where every AVX-512 load of a panel straddles two lines."""
-    cdef Py_ssize_t n_ch = gamma.shape[0], size, start
-    cdef Py_ssize_t per_line = _LINE_BYTES // sizeof(floating)
+    cdef Py_ssize_t n_ch = gamma.shape[0], size
     cdef floating[::1] packed
     dtype = np.float32 if floating is float else np.float64
     if not channels_last:
         return np.ascontiguousarray(np.asarray(gamma).T).ravel()
     size = max(1, _simd.rows_packed_size(<floating> 0, n_ch))
-    buf = np.empty(size + per_line, dtype=dtype)
-    start = (-buf.ctypes.data % _LINE_BYTES) // sizeof(floating)
-    packed = buf[start:start + size]
+    packed = aligned_empty(1, size, dtype)[0, :size]
     _simd.rows_pack(&gamma[0, 0], n_ch, &packed[0])
     return packed.base
 
