@@ -2,8 +2,6 @@
 import numpy as np
 
 from cgdn import _dask, _isa
-from cgdn._aligned import LINE as _LINE
-from cgdn._aligned import aligned_empty as _aligned_empty
 from cgdn._careful import rescue_tiles
 from cgdn._reparam import ALPHA, EPSILON, reparam_value, trained_exponents
 from cgdn._scopes import check_reuse, check_scope_name, resolve_layer
@@ -36,6 +34,9 @@ def _kernel(kernels, dtype, layout):
     return kernel
 
 
+# A cache line, in bytes (64 on every x86 and Arm core the kernels target).
+_LINE = 64
+
 # Work-unit sizes. They depend only on the shape (and, for channels_first, where the
 # input starts relative to a cache line), never on the thread count or the instruction
 # set; no result depends on them, so results are identical for any number of threads.
@@ -50,7 +51,8 @@ def _head_positions(x, tile):
     AVX-512 4-10% faster at C = 32-128 and 1-4% at 192 (1 and 2 threads); AVX2 5-11% at
     C = 16-32 with x 16 bytes past a line. Results do not depend on it: every position is
     computed alone."""
-    head = (-x.ctypes.data % _LINE) // x.itemsize
+    offset = _isa.kernels.line_offset(x)
+    head = (-offset % _LINE) // x.itemsize
     return head if head < tile else 0   # tile <= positions: a head is never a whole image
 
 
@@ -214,7 +216,8 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
         out is not None and out.dtype == dtype and out.flags.c_contiguous
     )
     dest = out if writes_into_out else np.empty(shape, dtype=dtype)
-    if writes_into_out and np.may_share_memory(dest, src) and not _same_view(dest, src):
+    if (writes_into_out and dest is not src and np.may_share_memory(dest, src)
+            and not _same_view(dest, src)):
         src = src.copy()  # partial overlap: read from a copy, as NumPy ufuncs do
 
     src = src.reshape(kernel_shape)
@@ -234,11 +237,10 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
     num_threads = max(1, min(num_threads, n_tiles))
     kernels = _isa.kernels
     kernel = _kernel(kernels, dtype.type, layout)
-    # Scratch rows start on a cache line, whatever the allocator returns: the kernels'
-    # vectors of scratch never straddle two lines (side by side against NumPy's
-    # placement: within noise at C = 32-320).
-    scratch = _aligned_empty(num_threads, kernels.scratch_size(n_channels, tile, channels_last),
-                             dtype)
+    # Each thread's scratch starts on the first cache line of its row (the kernels move
+    # it there; scratch_size counts the slack): its vectors never straddle two lines.
+    scratch = np.empty((num_threads, kernels.scratch_size(n_channels, tile, channels_last)),
+                       dtype)
     flags = np.zeros(n_tiles, dtype=np.uint8)
     blocks = (tile,) if channels_last else (tile, head)   # the kernels' tile numbering
     if kernel(src, beta, gamma, dest_view, scratch, flags, *blocks, alpha, epsilon, inverse,

@@ -18,12 +18,13 @@
 
 import numpy as np
 
-from cgdn._aligned import aligned_empty
-
+from cpython.buffer cimport PyBUF_ANY_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.float cimport DBL_MAX, DBL_MIN, FLT_MAX, FLT_MIN
 from libc.math cimport fabs, fabsf, pow, powf
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from cgdn._openmp cimport CGDN_OPENMP_ENABLED, omp_get_max_threads
@@ -49,19 +50,46 @@ LANES = {"float32": CGDN_F32_LANES, "float64": CGDN_F64_LANES}
 MAX_PANEL_VECTORS = CGDN_KMAX
 
 # Padding, in elements, after each of a tile's two scratch areas (f and pool): the mixers
-# read and write up to one vector past a tile's last pixel.
+# read and write up to one vector past a tile's last pixel. A cache line, in bytes: each
+# thread's scratch and the packed gamma start on one (NumPy and malloc place blocks 16,
+# 32 or 48 bytes past a line, where every AVX-512 vector load straddles two lines), and
+# the slack, in elements, that a scratch row keeps for moving its start onto a line.
 cdef enum:
     _PAD = 32
+    _LINE = 64
+    _LINE_SLACK = 16
+
+
+cdef inline void* _line_start(void* p) noexcept nogil:
+    # the first cache line boundary at or after p
+    return <void*> ((<uintptr_t> p + (_LINE - 1)) & ~(<uintptr_t> (_LINE - 1)))
+
+
+cdef inline Py_ssize_t _tile_area(Py_ssize_t n_channels, Py_ssize_t tile,
+                                  bint channels_last) noexcept nogil:
+    # elements of one of a tile's two scratch areas (f, then pool), padding included
+    if channels_last:
+        return tile * n_channels + _PAD
+    # channels_first rows are whole vectors long (_simd.slab_stride): round up to this
+    # variant's widest vector, float32's
+    return n_channels * ((tile + CGDN_F32_LANES - 1) // CGDN_F32_LANES * CGDN_F32_LANES) + _PAD
 
 
 def scratch_size(Py_ssize_t n_channels, Py_ssize_t tile, bint channels_last):
-    """Scratch elements one thread needs for tiles of ``tile`` pixels (or positions)."""
-    if channels_last:
-        return 2 * (tile * n_channels + _PAD)
-    # channels_first rows are whole vectors long (_simd.slab_stride): round up to this
-    # variant's widest vector, float32's
-    return 2 * (n_channels * ((tile + CGDN_F32_LANES - 1) // CGDN_F32_LANES * CGDN_F32_LANES)
-                + _PAD)
+    """Scratch elements one thread needs for tiles of ``tile`` pixels (or positions): its
+    two areas, and the slack for starting them on a cache line wherever the row starts."""
+    return 2 * _tile_area(n_channels, tile, channels_last) + _LINE_SLACK
+
+
+def line_offset(obj):
+    """Bytes from the last cache line boundary to the start of a contiguous buffer
+    (``obj.ctypes.data % 64`` for an ndarray, without its microseconds of overhead)."""
+    cdef Py_buffer view
+    cdef uintptr_t offset
+    PyObject_GetBuffer(obj, &view, PyBUF_ANY_CONTIGUOUS)
+    offset = <uintptr_t> view.buf % _LINE
+    PyBuffer_Release(&view)
+    return offset
 
 
 cdef enum PoolMode:
@@ -350,22 +378,47 @@ cdef int _check_common(Py_ssize_t n_ch, Py_ssize_t beta_len, Py_ssize_t g0, Py_s
     return 0
 
 
-def _mixer(const floating[:, ::1] gamma, bint channels_last):
-    """gamma in the form the tile's mixer reads: packed in panels (channels_last) or
-    transposed (channels_first), as an array.
+cdef inline Py_ssize_t _mixer_size(floating dtype_tag, Py_ssize_t n_ch,
+                                   bint channels_last) noexcept nogil:
+    # elements of the mixer (see _new_mixer)
+    if channels_last:
+        return max(1, _simd.rows_packed_size(<floating> 0, n_ch))
+    return n_ch * n_ch
 
-    The packed panels start on a cache line (64 bytes): the GEMM loads each of their
-    vectors once per block of pixels, and NumPy places arrays 16, 32 or 48 bytes past a
-    line, where every AVX-512 load of a panel straddles two lines."""
-    cdef Py_ssize_t n_ch = gamma.shape[0], size
-    cdef floating[::1] packed
-    dtype = np.float32 if floating is float else np.float64
-    if not channels_last:
-        return np.ascontiguousarray(np.asarray(gamma).T).ravel()
-    size = max(1, _simd.rows_packed_size(<floating> 0, n_ch))
-    packed = aligned_empty(1, size, dtype)[0, :size]
-    _simd.rows_pack(&gamma[0, 0], n_ch, &packed[0])
-    return packed.base
+
+cdef floating* _new_mixer(const floating[:, ::1] gamma, bint channels_last,
+                         void** block) except NULL:
+    # gamma as the tile's mixer reads it: packed in panels (channels_last) or transposed
+    # (channels_first), in C memory that starts on a cache line (the GEMM loads every
+    # vector of the panels once per block of pixels; at 16-48 bytes past a line every
+    # AVX-512 load straddles two). *block receives what the caller frees. Made in C, not
+    # as a NumPy array: the array's placement and alignment took microseconds per call.
+    cdef Py_ssize_t n_ch = gamma.shape[0], i, j
+    cdef floating* m
+    block[0] = malloc(_mixer_size(<floating> 0, n_ch, channels_last) * sizeof(floating) + _LINE)
+    if block[0] == NULL:
+        raise MemoryError()
+    m = <floating*> _line_start(block[0])
+    if channels_last:
+        _simd.rows_pack(&gamma[0, 0], n_ch, m)
+    else:
+        for i in range(n_ch):
+            for j in range(n_ch):
+                m[i * n_ch + j] = gamma[j, i]
+    return m
+
+
+def _mixer(const floating[:, ::1] gamma, bint channels_last):
+    """``(offset, values)``: the kernels' mixer for ``gamma`` (see _new_mixer), its
+    distance in bytes from a cache line boundary and a copy of its elements (for tests)."""
+    cdef void* block = NULL
+    cdef floating* m = _new_mixer(gamma, channels_last, &block)
+    try:
+        values = np.asarray(<floating[:_mixer_size(<floating> 0, gamma.shape[0],
+                                                   channels_last)]> m).copy()
+        return <uintptr_t> m % _LINE, values
+    finally:
+        free(block)
 
 
 cdef Tile _make_tile(const floating[::1] beta, const floating[:, ::1] gamma,
@@ -396,12 +449,12 @@ def gdn_channels_last(const floating[:, ::1] x,        # IN  (n_pixels, n_channe
     overflowed or underflowed, and were left unwritten for the careful path.
     """
     cdef Py_ssize_t n_pixels = x.shape[0], n_ch = x.shape[1]
-    cdef Py_ssize_t n_tiles, t, start, n_flagged = 0, stride = scratch.shape[1]
+    cdef Py_ssize_t n_tiles, t, start, n_flagged = 0, stride = scratch.shape[1], area
     cdef floating* work
     cdef unsigned char flag
     cdef int tid
     cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
-    cdef const floating[::1] mixer
+    cdef void* block = NULL
     cdef Tile tl
     if out.shape[0] != n_pixels or out.shape[1] != n_ch:
         raise ValueError("out must have the shape of x")
@@ -413,19 +466,21 @@ def gdn_channels_last(const floating[:, ::1] x,        # IN  (n_pixels, n_channe
     if _simd.mix_rows_shared(<floating> 0, n_ch):
         tl = _make_tile(beta, gamma, &gamma[0, 0])   # no packing: its mixers read gamma
     else:
-        mixer_array = _mixer(gamma, True)
-        mixer = mixer_array
-        tl = _make_tile(beta, gamma, &mixer[0])
-    with nogil, parallel(num_threads=num_threads):
-        tid = threadid()
-        work = &scratch[tid, 0]
-        for t in prange(n_tiles, schedule="static"):
-            start = t * tile
-            flag = _gdn_tile_channels_last(&x[start, 0], &out[start, 0], &tl, work,
-                                           work + tile * n_ch + _PAD,
-                                           min(tile, n_pixels - start), &s, True)
-            flags[t] = flag
-            n_flagged += flag
+        tl = _make_tile(beta, gamma, _new_mixer(gamma, True, &block))
+    area = _tile_area(n_ch, tile, True)
+    try:
+        with nogil, parallel(num_threads=num_threads):
+            tid = threadid()
+            work = <floating*> _line_start(&scratch[tid, 0])
+            for t in prange(n_tiles, schedule="static"):
+                start = t * tile
+                flag = _gdn_tile_channels_last(&x[start, 0], &out[start, 0], &tl, work,
+                                               work + area, min(tile, n_pixels - start), &s,
+                                               True)
+                flags[t] = flag
+                n_flagged += flag
+    finally:
+        free(block)
     return n_flagged
 
 
@@ -487,7 +542,7 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
     cdef unsigned char flag
     cdef int tid
     cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
-    cdef const floating[::1] mixer
+    cdef void* block = NULL
     cdef Tile tl
     if out.shape[0] != n_batch or out.shape[1] != n_ch or out.shape[2] != n_pos:
         raise ValueError("out must have the shape of x")
@@ -498,22 +553,22 @@ def gdn_channels_first(const floating[:, :, ::1] x,    # IN  (n_batch, n_channel
     n_tiles = n_batch * n_blocks
     _check_common(n_ch, beta.shape[0], gamma.shape[0], gamma.shape[1], tile,
                   scratch.shape[0], stride, flags.shape[0], n_tiles, num_threads, False)
-    area = scratch_size(n_ch, tile, False) // 2
-    mixer_array = _mixer(gamma, False)
-    mixer = mixer_array
-    tl = _make_tile(beta, gamma, &mixer[0])
-    with nogil, parallel(num_threads=num_threads):
-        tid = threadid()
-        work = &scratch[tid, 0]
-        for t in prange(n_tiles, schedule="static"):
-            b = t // n_blocks
-            start = _block_start(t - b * n_blocks, tile, head)
-            flag = _gdn_tile_channels_first(&x[b, 0, start], &out[b, 0, start], &tl, work,
-                                            work + area,
-                                            _block_length(t - b * n_blocks, n_pos, tile, head),
-                                            n_pos, n_pos, &s, True)
-            flags[t] = flag
-            n_flagged += flag
+    area = _tile_area(n_ch, tile, False)
+    tl = _make_tile(beta, gamma, _new_mixer(gamma, False, &block))
+    try:
+        with nogil, parallel(num_threads=num_threads):
+            tid = threadid()
+            work = <floating*> _line_start(&scratch[tid, 0])
+            for t in prange(n_tiles, schedule="static"):
+                b = t // n_blocks
+                start = _block_start(t - b * n_blocks, tile, head)
+                flag = _gdn_tile_channels_first(
+                    &x[b, 0, start], &out[b, 0, start], &tl, work, work + area,
+                    _block_length(t - b * n_blocks, n_pos, tile, head), n_pos, n_pos, &s, True)
+                flags[t] = flag
+                n_flagged += flag
+    finally:
+        free(block)
     return n_flagged
 
 
@@ -535,7 +590,7 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
     """
     cdef Py_ssize_t n_ch = beta.shape[0], b = 0, start, n, n_blocks, i, k, area, stride
     cdef Settings s = _make_settings(alpha, epsilon, inverse, rectify)
-    cdef const floating[::1] mixer
+    cdef void* block = NULL
     cdef Tile tl
     cdef floating[::1] w, tmp
     if channels_last:
@@ -551,30 +606,31 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
         raise ValueError("tile index or buffers out of range")
     dtype = np.float32 if floating is float else np.float64
     w = np.empty(scratch_size(n_ch, n, channels_last), dtype=dtype)
-    area = w.shape[0] // 2
+    area = _tile_area(n_ch, n, channels_last)
     tmp = np.empty(n * n_ch, dtype=dtype)
-    mixer_array = _mixer(gamma, channels_last)
-    mixer = mixer_array
-    tl = _make_tile(beta, gamma, &mixer[0])
+    tl = _make_tile(beta, gamma, _new_mixer(gamma, channels_last, &block))
     stride = _simd.slab_stride(<floating> 0, n)
-    with nogil:
-        if channels_last:
-            _gdn_tile_channels_last(&x[0, start, 0], &tmp[0], &tl, &w[0], &w[area], n,
-                                    &s, False)
-            for k in range(n):
-                bad[k] = _pixel_bad(&x[0, start + k, 0], 1, &w[area + k * n_ch], 1, n_ch)
-                if not bad[k]:
-                    for i in range(n_ch):
-                        out[0, start + k, i] = tmp[k * n_ch + i]
-        else:
-            _gdn_tile_channels_first(&x[b, 0, start], &tmp[0], &tl, &w[0], &w[area], n,
-                                     x.shape[2], n, &s, False)
-            for k in range(n):
-                bad[k] = _pixel_bad(&x[b, 0, start + k], x.shape[2], &w[area + k], stride,
-                                    n_ch)
-                if not bad[k]:
-                    for i in range(n_ch):
-                        out[b, i, start + k] = tmp[i * n + k]
+    try:
+        with nogil:
+            if channels_last:
+                _gdn_tile_channels_last(&x[0, start, 0], &tmp[0], &tl, &w[0], &w[area], n,
+                                        &s, False)
+                for k in range(n):
+                    bad[k] = _pixel_bad(&x[0, start + k, 0], 1, &w[area + k * n_ch], 1, n_ch)
+                    if not bad[k]:
+                        for i in range(n_ch):
+                            out[0, start + k, i] = tmp[k * n_ch + i]
+            else:
+                _gdn_tile_channels_first(&x[b, 0, start], &tmp[0], &tl, &w[0], &w[area], n,
+                                         x.shape[2], n, &s, False)
+                for k in range(n):
+                    bad[k] = _pixel_bad(&x[b, 0, start + k], x.shape[2], &w[area + k], stride,
+                                        n_ch)
+                    if not bad[k]:
+                        for i in range(n_ch):
+                            out[b, i, start + k] = tmp[i * n + k]
+    finally:
+        free(block)
     return b, start, n
 
 

@@ -95,10 +95,13 @@ def check_lazy_extras(out):
 
 def compute_dtype(dtype):
     """The dtype the kernels compute in for an input of ``dtype`` (float16 -> float32)."""
-    return _COMPUTE_DTYPES[np.dtype(dtype)]
+    found = _COMPUTE_DTYPES.get(dtype) if isinstance(dtype, np.dtype) else None
+    return found if found is not None else _COMPUTE_DTYPES[np.dtype(dtype)]
 
 
 def check_data_format(data_format):
+    if type(data_format) is str and data_format in DATA_FORMATS:
+        return data_format   # the common case, before the generic checks
     data_format = _unwrap_0d(data_format)
     if isinstance(data_format, str) and data_format in DATA_FORMATS:
         return str(data_format)
@@ -113,6 +116,8 @@ def channel_axis(data_format, ndim):
 
 def check_flag(name, value):
     """A Python bool from ``value`` (bool, NumPy bool, or the ints 0 and 1)."""
+    if value is False or value is True:
+        return value
     value = _unwrap_0d(value)
     if isinstance(value, (bool, np.bool_)):
         return bool(value)

@@ -159,14 +159,48 @@ def test_channels_last_mixer_every_path(rng, n_channels, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_packed_gamma_starts_on_a_cache_line(rng, n_channels, dtype):
     # The GEMM loads every vector of the packed panels once per block of pixels: a panel
-    # 16-48 bytes past a line (where NumPy places arrays) makes every AVX-512 load
-    # straddle two lines. Packing is the same, wherever it lands.
+    # 16-48 bytes past a line (where NumPy and malloc place blocks) makes every AVX-512
+    # load straddle two lines. Packing is the same, wherever it lands; channels_first
+    # reads gamma transposed.
     gamma = rng.uniform(0, 0.2, (n_channels, n_channels)).astype(dtype)
     for isa, k in KERNELS.items():
-        packed = [k._mixer(gamma, True) for _ in range(8)]
-        assert all(p.ctypes.data % 64 == 0 for p in packed), isa
-        assert all(np.array_equal(p, packed[0]) for p in packed), isa
-        assert np.isin(gamma, packed[0]).all(), isa
+        mixers = [k._mixer(gamma, True) for _ in range(8)]
+        assert [offset for offset, _ in mixers] == [0] * 8, isa
+        assert all(np.array_equal(values, mixers[0][1]) for _, values in mixers), isa
+        assert np.isin(gamma, mixers[0][1]).all(), isa
+        offset, values = k._mixer(gamma, False)
+        assert offset == 0, isa
+        assert np.array_equal(values.reshape(n_channels, n_channels), gamma.T), isa
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("n_channels", [3, 12, 40, 130])
+def test_results_do_not_depend_on_where_scratch_starts(rng, channels_last, n_channels):
+    # The kernels move each thread's scratch onto a cache line: a scratch array starting
+    # 4..60 bytes past one (rows of odd lengths) gives the same bits.
+    shape = (150, n_channels) if channels_last else (2, n_channels, 75)
+    x = rng.standard_normal(shape).astype(np.float32)
+    beta = rng.uniform(0.5, 1.5, n_channels).astype(np.float32)
+    gamma = rng.uniform(0, 0.1, (n_channels, n_channels)).astype(np.float32)
+    tile = 40
+    for isa, k in KERNELS.items():
+        size = k.scratch_size(n_channels, tile, channels_last)
+        results = []
+        for skip in range(0, 16, 3):
+            scratch = np.full(2 * (size + 1) + skip, np.nan, np.float32)[skip:]
+            scratch = scratch[: 2 * (size + 1)].reshape(2, size + 1)
+            out = np.empty_like(x)
+            if channels_last:
+                k.gdn_channels_last(x, beta, gamma, out, scratch, np.zeros(4, np.uint8), tile,
+                                    2.0, 0.5, False, False, 2)
+            else:
+                k.gdn_channels_first(x, beta, gamma, out, scratch, np.zeros(4, np.uint8),
+                                     tile, 0, 2.0, 0.5, False, False, 2)
+            results.append(out)
+        assert all(np.array_equal(r, results[0]) for r in results), isa
+        assert_close(results[0], reference_gdn(x, beta, gamma, data_format="channels_last"
+                                               if channels_last else "channels_first"),
+                     np.float32)
 
 
 @pytest.mark.parametrize("n_channels", MIXER_CHANNELS)
