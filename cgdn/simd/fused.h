@@ -373,16 +373,21 @@ static int fused_wide(const real *x, real *y, real *work, const real *packed,
 
 /* ---- channels_first: C rows of n positions ----------------------------------------- */
 
-/* Few channels (C <= CGDN_PLANES_MAX): for each vector of positions, the C input vectors
- * are loaded, f(x) taken, and each output row's pool summed over j in increasing order
- * from beta (as mix_slab does) before one store per row: bit-identical to the three
- * passes. The rows are summed CGDN_PLANES_GROUP at a time (independent sums in flight).
- * The C vectors of f and the inputs (kept for the normalization) stay in registers where
- * they fit, else the compiler keeps them on the stack, in L1 (reading the rows of x again
+/* Few channels (C <= CGDN_PLANES_MAX): for each step of V vectors of positions, the C
+ * input vectors of each are loaded, f(x) taken, and each output row's pool summed over j
+ * in increasing order from beta (as mix_slab does) before one store per row and vector:
+ * bit-identical to the three passes. The rows are summed G = CGDN_PLANES_GROUP at a time,
+ * G x V independent sums in flight, each broadcast of gamma serving V of them. The C
+ * vectors of f and the inputs (kept for the normalization) stay in registers where they
+ * fit, else the compiler keeps them on the stack, in L1 (reading the rows of x again
  * could miss there: planes of power-of-two images map to the same cache sets).
- * CGDN_PLANES_MAX is 16 with 32 registers or FMA: on AVX2, f partly on the stack, 24%,
- * 15% and 4% faster than the three passes at C = 9, 12 and 16; else registers / 2 (SSE2,
- * no FMA: 18% slower at C = 16, equal at C = 9).
+ * With 32 registers: G = 4, V = 1, f and x in registers up to C = 16 (4 sums in flight).
+ * With 16: f and x mostly on the stack; G = 4 and V = 2 keep 8 sums in flight (the
+ * multiply-add latency times the units; 2 rows x 1 vector, as before, waited on it:
+ * side by side in a C harness, AMD EPYC, 1 thread, (C, 65536) in tiles of 256
+ * positions, 23-37% faster at C = 8-16, 11-16% at C = 1-4; SSE2 9-14% at C = 1-8).
+ * CGDN_PLANES_MAX is 16 with 32 registers or FMA; else registers / 2 (SSE2, no FMA: 18%
+ * slower than the three passes at C = 16, equal at C = 9).
  * Rows of x are xs apart, rows of y ys apart; a row's vectors never spill (tail stores at
  * the end), but y must not be x: a pool out of range is only known after some rows are
  * stored. Returns what fused_rows returns. */
@@ -391,58 +396,77 @@ static int fused_wide(const real *x, real *y, real *work, const real *packed,
 #else
 #define CGDN_PLANES_MAX (CGDN_NREG / 2)
 #endif
-#define CGDN_PLANES_GROUP (CGDN_NREG >= 32 ? 4 : 2)
+#define CGDN_PLANES_GROUP 4
+#define CGDN_PLANES_VECS (CGDN_NREG >= 32 ? 1 : 2)
 
-/* Rows i .. i + G - 1 of one vector of positions p (G a compile-time constant). */
+/* Rows i .. i + G - 1 of V vectors of positions (G, V compile-time constants); vector q
+ * of channel j is v[q * CGDN_PLANES_MAX + j] (f likewise), its positions at q * LANES. */
 CGDN_INLINE vrange planes_group(const vec *v, const vec *f, real *y, ptrdiff_t ys,
                                 const real *gamma, const real *beta, ptrdiff_t left,
                                 const int mode, const int C, int i, const int G,
-                                vrange range) {
-    vec acc[CGDN_PLANES_GROUP];
-    int j, r;
-    for (r = 0; r < G; r++) acc[r] = v_set1(beta[i + r]);
+                                const int V, vrange range) {
+    vec acc[CGDN_PLANES_VECS][CGDN_PLANES_GROUP];
+    int j, r, q;
+    for (q = 0; q < V; q++)
+        for (r = 0; r < G; r++) acc[q][r] = v_set1(beta[i + r]);
     for (j = 0; j < C; j++)
-        for (r = 0; r < G; r++) acc[r] = v_fma(v_set1(gamma[j * C + i + r]), f[j], acc[r]);
-    for (r = 0; r < G; r++) {
-        range = v_range_fold(range, acc[r]);
-        fused_store(y + (i + r) * ys, left, normalize_one(v[i + r], acc[r], mode));
-    }
+        for (r = 0; r < G; r++) {
+            const vec g = v_set1(gamma[j * C + i + r]);
+            for (q = 0; q < V; q++)
+                acc[q][r] = v_fma(g, f[q * CGDN_PLANES_MAX + j], acc[q][r]);
+        }
+    for (r = 0; r < G; r++)
+        for (q = 0; q < V; q++) {
+            range = v_range_fold(range, acc[q][r]);
+            fused_store(y + (i + r) * ys + q * LANES, left - q * LANES,
+                        normalize_one(v[q * CGDN_PLANES_MAX + i + r], acc[q][r], mode));
+        }
     return range;
 }
 
-/* One vector of positions (left >= LANES: whole; a constant LANES in the main loop, so
- * that its loads and stores need no tests: 5-12% faster at C = 12-16 on AVX2, within
- * noise on AVX-512, side by side; the same split of the channels_last loops for C <= 8
- * was within noise, or slower at C = 1). */
+/* One step of V vectors of positions (left >= V LANES: whole; a constant in the main
+ * loop, so that its loads and stores need no tests: 5-12% faster at C = 12-16 on AVX2,
+ * within noise on AVX-512, side by side; the same split of the channels_last loops for
+ * C <= 8 was within noise, or slower at C = 1). The last C % G rows form a shorter
+ * group. */
 CGDN_INLINE vrange planes_step(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
                                const real *gamma, const real *beta, ptrdiff_t left,
                                int rectify, int pool_abs, const int mode, const int C,
-                               vrange range) {
+                               const int V, vrange range) {
     const int G = CGDN_PLANES_GROUP, tail = C % CGDN_PLANES_GROUP;
-    vec v[CGDN_PLANES_MAX], f[CGDN_PLANES_MAX];
-    int i, j;
-    for (j = 0; j < C; j++) {
-        v[j] = fused_input(fused_load(x + j * xs, left), rectify);
-        f[j] = fused_pool_input(v[j], pool_abs);
-    }
+    vec v[CGDN_PLANES_VECS * CGDN_PLANES_MAX], f[CGDN_PLANES_VECS * CGDN_PLANES_MAX];
+    int i, j, q;
+    for (q = 0; q < V; q++)
+        for (j = 0; j < C; j++) {
+            vec in = fused_input(fused_load(x + j * xs + q * LANES, left - q * LANES), rectify);
+            v[q * CGDN_PLANES_MAX + j] = in;
+            f[q * CGDN_PLANES_MAX + j] = fused_pool_input(in, pool_abs);
+        }
     for (i = 0; i + G <= C; i += G)
-        range = planes_group(v, f, y, ys, gamma, beta, left, mode, C, i, G, range);
-    if (tail)
-        range = planes_group(v, f, y, ys, gamma, beta, left, mode, C, C - tail, tail, range);
-    return range;
+        range = planes_group(v, f, y, ys, gamma, beta, left, mode, C, i, G, V, range);
+    switch (tail) {
+    case 1: return planes_group(v, f, y, ys, gamma, beta, left, mode, C, C - 1, 1, V, range);
+    case 2: return planes_group(v, f, y, ys, gamma, beta, left, mode, C, C - 2, 2, V, range);
+    case 3: return planes_group(v, f, y, ys, gamma, beta, left, mode, C, C - 3, 3, V, range);
+    default: return range;
+    }
 }
 
 CGDN_INLINE int fused_planes_c(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
                                const real *gamma, const real *beta, ptrdiff_t n,
                                int rectify, int pool_abs, const int mode, const int C) {
+    const int V = CGDN_PLANES_VECS;
     vrange range = v_range_init();
     ptrdiff_t p = 0;
+    for (; p + V * LANES <= n; p += V * LANES)
+        range = planes_step(x + p, xs, y + p, ys, gamma, beta, V * LANES, rectify, pool_abs,
+                            mode, C, V, range);
     for (; p + LANES <= n; p += LANES)
         range = planes_step(x + p, xs, y + p, ys, gamma, beta, LANES, rectify, pool_abs, mode,
-                            C, range);
+                            C, 1, range);
     if (p < n)
         range = planes_step(x + p, xs, y + p, ys, gamma, beta, n - p, rectify, pool_abs, mode,
-                            C, range);
+                            C, 1, range);
     return v_range_ok(range);
 }
 
