@@ -11,6 +11,12 @@
 #define v_permute cgdn_f32_permute
 #endif
 #define HAS_TRANSPOSE CGDN_F32_HAS_TRANSPOSE
+#define HAS_QUADS CGDN_F32_HAS_QUADS
+#if CGDN_F32_HAS_QUADS
+#define v_quad_splat cgdn_f32_quad_splat
+#define v_load_quads cgdn_f32_load_quads
+#define v_store_quads cgdn_f32_store_quads
+#endif
 #if CGDN_F32_HAS_TRANSPOSE
 #define v_transpose_load cgdn_f32_transpose_load
 #define v_transpose_store cgdn_f32_transpose_store
@@ -59,6 +65,9 @@
 #define fused_single cgdn_fused_single_f32
 #define planes_step cgdn_planes_step_f32
 #define fused_shared cgdn_fused_shared_f32
+#define quads_setup cgdn_quads_setup_f32
+#define fused_quads cgdn_fused_quads_f32
+#define quads_one cgdn_quads_one_f32
 #define fused_mode cgdn_fused_mode_f32
 #define fused_rows cgdn_fused_rows_f32
 #define fused_block cgdn_fused_block_f32

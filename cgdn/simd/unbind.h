@@ -9,6 +9,10 @@
 #undef v_perm_make
 #undef v_permute
 #undef HAS_TRANSPOSE
+#undef HAS_QUADS
+#undef v_quad_splat
+#undef v_load_quads
+#undef v_store_quads
 #undef v_transpose_load
 #undef v_transpose_store
 #undef v_load
@@ -53,6 +57,9 @@
 #undef fused_single
 #undef planes_step
 #undef fused_shared
+#undef quads_setup
+#undef fused_quads
+#undef quads_one
 #undef fused_mode
 #undef fused_rows
 #undef fused_block

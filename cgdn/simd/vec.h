@@ -11,6 +11,11 @@
  *   rsqrt_est, rcp_est estimates, refined by CGDN_F32_EST_STEPS Newton steps (0: the
  *                      kernels use exact sqrt and division instead)
  *   perm_make, permute lane permutation (if CGDN_F32_HAS_PERMUTE)
+ *   quad_splat, load_quads, store_quads
+ *                      (if CGDN_F32_HAS_QUADS) groups of 4 lanes: in each group of 2 or 4
+ *                      lanes (or 3, one per quad), one lane copied to the group's lanes
+ *                      by an immediate shuffle; quads loaded from and stored to places
+ *                      `step` elements apart
  *   transpose_load, transpose_store
  *                      a block of LANES rows by w <= LANES columns to its columns, one
  *                      vector each, and back; `reach` (>= w) says how many columns of

@@ -14,6 +14,7 @@ typedef __m512i cgdn_pf32;                 /* lane indices for cgdn_f32_permute 
 #define CGDN_F32_EST_STEPS 1               /* rsqrt14/rcp14: 14 bits, one Newton step */
 #define CGDN_F32_HAS_PERMUTE 1
 #define CGDN_F32_HAS_TRANSPOSE 0
+#define CGDN_F32_HAS_QUADS 0
 
 static inline cgdn_vf32 cgdn_f32_load(const float *p) { return _mm512_loadu_ps(p); }
 static inline void cgdn_f32_store(float *p, cgdn_vf32 v) { _mm512_storeu_ps(p, v); }
@@ -73,6 +74,7 @@ typedef __m512i cgdn_pf64;
 #define CGDN_F64_EST_STEPS 0               /* float64: exact sqrt and division, no estimates */
 #define CGDN_F64_HAS_PERMUTE 1
 #define CGDN_F64_HAS_TRANSPOSE 0
+#define CGDN_F64_HAS_QUADS 0
 
 static inline cgdn_vf64 cgdn_f64_load(const double *p) { return _mm512_loadu_pd(p); }
 static inline void cgdn_f64_store(double *p, cgdn_vf64 v) { _mm512_storeu_pd(p, v); }

@@ -15,6 +15,7 @@ typedef uint8x16_t cgdn_pf32;              /* byte indices for a table lookup */
 #define CGDN_F32_EST_STEPS 2               /* frsqrte/frecpe: 8 bits, two Newton steps */
 #define CGDN_F32_HAS_PERMUTE 1
 #define CGDN_F32_HAS_TRANSPOSE 0
+#define CGDN_F32_HAS_QUADS 0
 
 static inline cgdn_vf32 cgdn_f32_load(const float *p) { return vld1q_f32(p); }
 static inline void cgdn_f32_store(float *p, cgdn_vf32 v) { vst1q_f32(p, v); }
@@ -76,6 +77,7 @@ typedef uint8x16_t cgdn_pf64;
 #define CGDN_F64_EST_STEPS 0               /* float64: exact sqrt and division */
 #define CGDN_F64_HAS_PERMUTE 1
 #define CGDN_F64_HAS_TRANSPOSE 0
+#define CGDN_F64_HAS_QUADS 0
 
 static inline cgdn_vf64 cgdn_f64_load(const double *p) { return vld1q_f64(p); }
 static inline void cgdn_f64_store(double *p, cgdn_vf64 v) { vst1q_f64(p, v); }

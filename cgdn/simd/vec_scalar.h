@@ -12,6 +12,7 @@ typedef float cgdn_vf32;
 #define CGDN_F32_EST_STEPS 0
 #define CGDN_F32_HAS_PERMUTE 0
 #define CGDN_F32_HAS_TRANSPOSE 0
+#define CGDN_F32_HAS_QUADS 0
 
 static inline cgdn_vf32 cgdn_f32_load(const float *p) { return *p; }
 static inline void cgdn_f32_store(float *p, cgdn_vf32 v) { *p = v; }
@@ -45,6 +46,7 @@ typedef double cgdn_vf64;
 #define CGDN_F64_EST_STEPS 0
 #define CGDN_F64_HAS_PERMUTE 0
 #define CGDN_F64_HAS_TRANSPOSE 0
+#define CGDN_F64_HAS_QUADS 0
 
 static inline cgdn_vf64 cgdn_f64_load(const double *p) { return *p; }
 static inline void cgdn_f64_store(double *p, cgdn_vf64 v) { *p = v; }

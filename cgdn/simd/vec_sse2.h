@@ -13,6 +13,7 @@ typedef __m128 cgdn_vf32;
 #define CGDN_F32_EST_STEPS 1               /* rsqrtps/rcpps: 12 bits, one Newton step */
 #define CGDN_F32_HAS_PERMUTE 0
 #define CGDN_F32_HAS_TRANSPOSE 0
+#define CGDN_F32_HAS_QUADS 0
 
 static inline cgdn_vf32 cgdn_f32_load(const float *p) { return _mm_loadu_ps(p); }
 static inline void cgdn_f32_store(float *p, cgdn_vf32 v) { _mm_storeu_ps(p, v); }
@@ -61,6 +62,7 @@ typedef __m128d cgdn_vf64;
 #define CGDN_F64_EST_STEPS 0               /* float64: exact sqrt and division */
 #define CGDN_F64_HAS_PERMUTE 0
 #define CGDN_F64_HAS_TRANSPOSE 0
+#define CGDN_F64_HAS_QUADS 0
 
 static inline cgdn_vf64 cgdn_f64_load(const double *p) { return _mm_loadu_pd(p); }
 static inline void cgdn_f64_store(double *p, cgdn_vf64 v) { _mm_storeu_pd(p, v); }
