@@ -90,8 +90,9 @@ CGDN_INLINE int fused_shared(const real *x, real *y, const real *gamma, const re
  * splat instead of a lane permute: the same multiply-adds in the same order
  * (bit-identical to fused_shared and to the three passes). Side by side with
  * fused_shared in a C harness (AMD EPYC, 1 thread, (65536, C) in tiles of 1024 / C
- * pixels, float32): 22%, 13% and 26% faster at C = 2, 3 and 4. quads_setup tiles gamma's rows and beta over the
- * pixels' lanes (padding lanes: beta 1, gamma 0, so they pass the range check). */
+ * pixels, float32): 22%, 13% and 26% faster at C = 2, 3 and 4. quads_setup tiles
+ * gamma's rows and beta over the pixels' lanes (padding lanes: beta 1, gamma 0, so they
+ * pass the range check). */
 CGDN_INLINE void quads_setup(const real *gamma, const real *beta, const int C, vec *g,
                              vec *b0) {
     const int span = C == 3 ? 4 : C;   /* lanes per pixel */
