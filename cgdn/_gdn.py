@@ -2,7 +2,6 @@
 import numpy as np
 
 from cgdn import _dask, _isa
-from cgdn._careful import rescue_tiles
 from cgdn._reparam import ALPHA, EPSILON, reparam_value, trained_exponents
 from cgdn._scopes import check_reuse, check_scope_name, resolve_layer
 from cgdn._store import check_store
@@ -19,64 +18,6 @@ from cgdn._validation import (
     check_positive_real,
     compute_dtype,
 )
-
-# Fused-type specializations picked by dtype here (Cython's own dispatch costs
-# microseconds), per kernel module: _isa.use() may switch the module at run time.
-_SPECIALIZED = {}
-
-
-def _kernel(kernels, dtype, layout):
-    key = (kernels.ISA, dtype, layout)
-    kernel = _SPECIALIZED.get(key)
-    if kernel is None:
-        spec = "float" if dtype is np.float32 else "double"
-        kernel = _SPECIALIZED[key] = getattr(kernels, f"gdn_{layout}")[spec]
-    return kernel
-
-
-# A cache line, in bytes (64 on every x86 and Arm core the kernels target).
-_LINE = 64
-
-# Work-unit sizes. They depend only on the shape (and, for channels_first, where the
-# input starts relative to a cache line), never on the thread count or the instruction
-# set; no result depends on them, so results are identical for any number of threads.
-
-
-def _head_positions(x, tile):
-    """Positions in the first channels_first block of each image: as many as bring the
-    next block's start in the first channel of the first image onto a cache line (0 when
-    it is on one). The blocks' vectors of x then do not straddle two lines where the
-    planes are whole lines long (power-of-two images). Side by side on the same arrays,
-    x 16 or 32 bytes past a line (NumPy places large arrays 16 bytes past one), float32:
-    AVX-512 4-10% faster at C = 32-128 and 1-4% at 192 (1 and 2 threads); AVX2 5-11% at
-    C = 16-32 with x 16 bytes past a line. Results do not depend on it: every position is
-    computed alone."""
-    offset = _isa.kernels.line_offset(x)
-    head = (-offset % _LINE) // x.itemsize
-    return head if head < tile else 0   # tile <= positions: a head is never a whole image
-
-
-def _tile_pixels(n_channels):
-    """Pixels per channels_last tile.
-
-    Below 64 channels small tiles win: each tile's passes (f(x), mix, normalization) then
-    stay in L1 (measured at C = 16: tiles of 64 pixels 1.2x faster than 512; at C = 1-4
-    tiles of about 1024 elements were best). From 64 channels the mix is GEMM-bound and
-    longer tiles keep the packed gamma in use. Below 64 channels a tile is a multiple of 8
-    pixels: the one-pass kernels work in groups of up to 8 or 12 pixels, and a group cut
-    short by the tile's end costs nearly a whole one (with groups of 8 transposed pixels,
-    AVX2 at C = 9-12, 1 thread: 5-8% faster than tiles of 1024 // C pixels; within 2% at
-    most other channel counts below 32, side by side).
-    """
-    if n_channels < 64:
-        return max(32, 1024 // n_channels // 8 * 8)
-    return 240 if n_channels <= 96 else 512
-
-
-def _tile_positions(n_channels):
-    """Spatial positions per channels_first tile (one image's block of positions): 256
-    measured best or within noise of the best from 3 to 320 channels."""
-    return 256
 
 
 def apply_gdn(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
@@ -158,6 +99,12 @@ def apply_gdn(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
     >>> np.round(z[0], 3)  # one IGDN step undoes GDN only approximately
     array([2.642, 3.153])
     """
+    # The plain case (ndarrays of one float dtype, bool flags, float exponents, ...) in
+    # one call to the kernel module; None sends anything else through the general path.
+    y = _isa.kernels.apply_plain(inputs, beta, gamma, inverse, rectify, alpha, epsilon,
+                                 data_format, out, num_threads)
+    if y is not None:
+        return y
     lazy = _dask.is_dask_array(inputs)
     x = check_lazy_input(inputs, min_rank=2) if lazy else as_input_array(inputs, min_rank=2)
     data_format = check_data_format(data_format)
@@ -202,15 +149,7 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
     if x.size == 0:
         return out if out is not None else np.empty(shape, dtype=x.dtype)
 
-    # Canonical layout: (pixels, C) for channels_last (and for any rank-2 input);
-    # (N, C, positions) for channels_first.
-    n_channels = beta.shape[0]
     channels_last = data_format == "channels_last" or x.ndim == 2
-    if channels_last:
-        kernel_shape = (x.size // n_channels, n_channels)
-    else:
-        kernel_shape = (shape[0], n_channels, x.size // (shape[0] * n_channels))
-
     src = np.ascontiguousarray(x, dtype=dtype)
     writes_into_out = (
         out is not None and out.dtype == dtype and out.flags.c_contiguous
@@ -220,34 +159,10 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
             and not _same_view(dest, src)):
         src = src.copy()  # partial overlap: read from a copy, as NumPy ufuncs do
 
-    src = src.reshape(kernel_shape)
-    dest_view = dest.reshape(kernel_shape)
-    if channels_last:
-        n_units = kernel_shape[0]
-        tile = min(_tile_pixels(n_channels), n_units)
-        head = 0
-        n_tiles = -(-n_units // tile)
-        layout = "channels_last"
-    else:
-        n_units = kernel_shape[2]
-        tile = min(_tile_positions(n_channels), n_units)
-        head = _head_positions(src, tile)
-        n_tiles = shape[0] * _isa.kernels.channels_first_blocks(n_units, tile, head)
-        layout = "channels_first"
-    num_threads = max(1, min(num_threads, n_tiles))
-    kernels = _isa.kernels
-    kernel = _kernel(kernels, dtype.type, layout)
-    # Each thread's scratch starts on the first cache line of its row (the kernels move
-    # it there; scratch_size counts the slack): its vectors never straddle two lines.
-    scratch = np.empty((num_threads, kernels.scratch_size(n_channels, tile, channels_last)),
-                       dtype)
-    flags = np.zeros(n_tiles, dtype=np.uint8)
-    blocks = (tile,) if channels_last else (tile, head)   # the kernels' tile numbering
-    if kernel(src, beta, gamma, dest_view, scratch, flags, *blocks, alpha, epsilon, inverse,
-              rectify, num_threads):
-        # Some pools overflowed or underflowed: those tiles were left unwritten.
-        rescue_tiles(kernels, src, dest_view, flags, tile, head, channels_last, beta, gamma,
-                     inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon)
+    # The kernel module picks the work units, runs the tiles on num_threads threads and
+    # finishes any pixel whose pool overflowed or underflowed on the careful path.
+    _isa.kernels.run(src, beta, gamma, dest, channels_last, alpha, epsilon, inverse, rectify,
+                     min(num_threads, 1 << 20))
 
     if dest is out or (out is None and dest.dtype == x.dtype):
         return dest

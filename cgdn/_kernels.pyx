@@ -17,15 +17,7 @@ def parameter_status(const floating[::1] values):
     """0 if every value is finite and >= 0; 1 if one is NaN or infinite; 2 if one is
     negative (and all are finite). One pass without the GIL, so that checking a
     parameter costs less than NumPy's reductions on small arrays."""
-    cdef Py_ssize_t k
-    cdef floating v
-    cdef int status = 0
+    cdef int status
     with nogil:
-        for k in range(values.shape[0]):
-            v = values[k]
-            if v - v != 0:      # inf or NaN
-                status = 1
-                break
-            if v < 0:
-                status = 2
+        status = _status(&values[0], values.shape[0]) if values.shape[0] else 0
     return status

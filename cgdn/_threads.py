@@ -1,16 +1,10 @@
 """Thread-count policy (OpenMP) and the threadpoolctl controller used by show_config."""
 import functools
 import numbers
-import os
 
 import numpy as np
 
 from cgdn import _kernels
-
-
-_CPU_COUNT = os.cpu_count() or 1  # os.cpu_count() is slow enough to matter per call
-# libgomp reads OMP_NUM_THREADS once, at load: so do we.
-_OMP_ENV_SET = bool(os.environ.get("OMP_NUM_THREADS"))
 
 
 @functools.cache
@@ -40,12 +34,10 @@ def effective_num_threads(num_threads):
         )
     if num_threads == 0:
         raise ValueError("num_threads must be a positive int, a negative int or None, got 0")
-    max_threads = _kernels.omp_max_threads()
-    if not _OMP_ENV_SET:
-        max_threads = min(max_threads, _CPU_COUNT)
+    default = _kernels.default_num_threads()
     if num_threads is None:
-        return max(1, max_threads)
+        return default
     num_threads = int(num_threads)
     if num_threads < 0:
-        return max(1, max_threads + num_threads + 1)
+        return max(1, default + num_threads + 1)
     return num_threads
