@@ -14,8 +14,6 @@
 #define HAS_QUADS CGDN_F32_HAS_QUADS
 #if CGDN_F32_HAS_QUADS
 #define v_quad_splat cgdn_f32_quad_splat
-#define v_load_quads cgdn_f32_load_quads
-#define v_store_quads cgdn_f32_store_quads
 #endif
 #if CGDN_F32_HAS_TRANSPOSE
 #define v_transpose_load cgdn_f32_transpose_load

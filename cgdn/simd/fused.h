@@ -3,8 +3,8 @@
  * whole pixels (C = 1, or 2 C <= LANES with lane permutes), each vector of inputs is
  * loaded once and f(x), the mix, the range check and the normalization happen in
  * registers, one store; for more channels (one GEMM panel: up to 64 on AVX-512), per
- * block of pixels, or, where a pixel's last vector would be mostly padding, per
- * transposed group of pixels (columns_fit); beyond one panel (fused_wide_supported), per
+ * block of pixels, or, where a pixel's vectors would hold much padding, per transposed
+ * group of pixels (columns_fit: C = 3 and 9-12 on AVX2); beyond one panel (fused_wide_supported), per
  * chunk of pixels with f(x) in scratch. kernels.h includes it once per dtype, after
  * gemm.h and normalize.h.
  *
@@ -83,25 +83,21 @@ CGDN_INLINE int fused_shared(const real *x, real *y, const real *gamma, const re
 #endif
 
 #if HAS_QUADS
-/* C = 2, 3, 4 where the ISA has cheap splats within quads of 4 lanes (HAS_QUADS: AVX2
- * float32). A pixel's channels sit in one quad: C = 2 and 4 tile the vector with whole
- * pixels (as fused_shared), C = 3 takes one pixel per quad, its 4th lane padding (as in
- * fused_shared, 6 lanes of 8 used). f[p, j] reaches its pixel's lanes by an in-quad
- * splat instead of a lane permute: the same multiply-adds in the same order
- * (bit-identical to fused_shared and to the three passes). Side by side with
- * fused_shared in a C harness (AMD EPYC, 1 thread, (65536, C) in tiles of 1024 / C
- * pixels, float32): 22%, 13% and 26% faster at C = 2, 3 and 4. quads_setup tiles
- * gamma's rows and beta over the pixels' lanes (padding lanes: beta 1, gamma 0, so they
- * pass the range check). */
+/* C = 2 and 4 where the ISA has cheap splats within quads of 4 lanes (HAS_QUADS: AVX2
+ * float32): whole pixels tile the vector (as in fused_shared), and f[p, j] reaches its
+ * pixel's lanes by an in-quad splat instead of a lane permute: the same multiply-adds in
+ * the same order (bit-identical to fused_shared and to the three passes). Side by side
+ * with fused_shared in a C harness (AMD EPYC, 1 thread, (65536, C) in tiles of 1024 / C
+ * pixels, float32): 22% and 26% faster at C = 2 and 4. quads_setup tiles gamma's rows
+ * and beta over the pixels' lanes. */
 CGDN_INLINE void quads_setup(const real *gamma, const real *beta, const int C, vec *g,
                              vec *b0) {
-    const int span = C == 3 ? 4 : C;   /* lanes per pixel */
     real t[LANES];
     int l, j;
-    for (l = 0; l < LANES; l++) t[l] = l % span < C ? beta[l % span] : (real)1;
+    for (l = 0; l < LANES; l++) t[l] = beta[l % C];
     *b0 = v_load(t);
     for (j = 0; j < C; j++) {
-        for (l = 0; l < LANES; l++) t[l] = l % span < C ? gamma[j * C + l % span] : (real)0;
+        for (l = 0; l < LANES; l++) t[l] = gamma[j * C + l % C];
         g[j] = v_load(t);
     }
 }
@@ -117,38 +113,19 @@ CGDN_INLINE vec quads_one(vec v, const vec *g, vec b0, int pool_abs, const int m
     return normalize_one(v, acc, mode);
 }
 
-/* C = 2 and 4: whole vectors (the last one with a mask), as fused_shared. C = 3: the
- * pixels' quads from 3 elements apart; each vector's last quad reads and writes the
- * next pixel's first channel (rewritten by the next vector), so the last 1 or 2 pixels
- * go through a buffer in which the last pixel is repeated (its pools are checked again,
- * no new value enters the check). */
+/* Whole vectors, the last one with a mask, as fused_shared. */
 CGDN_INLINE int fused_quads(const real *x, real *y, const real *gamma, const real *beta,
                             ptrdiff_t n, int rectify, int pool_abs, const int mode,
                             const int C) {
-    const ptrdiff_t total = n * C, step = C == 3 ? 3 * (LANES / 4) : LANES;
+    const ptrdiff_t total = n * C;
     vec g[4], b0;
     vrange range = v_range_init();
     ptrdiff_t e;
     quads_setup(gamma, beta, C, g, &b0);
-    if (C != 3) {
-        for (e = 0; e < total; e += LANES)
-            fused_store(y + e, total - e,
-                        quads_one(fused_input(fused_load(x + e, total - e), rectify), g, b0,
-                                  pool_abs, mode, C, &range));
-        return v_range_ok(range);
-    }
-    for (e = 0; e + step < total; e += step)
-        v_store_quads(y + e, 3, quads_one(fused_input(v_load_quads(x + e, 3), rectify), g, b0,
-                                          pool_abs, mode, 3, &range));
-    if (e < total) {
-        real buf[LANES] = {0};
-        ptrdiff_t q;
-        for (q = 0; q < LANES / 4; q++)
-            memcpy(buf + 3 * q, x + (e + 3 * q < total ? e + 3 * q : total - 3), 3 * sizeof(real));
-        v_store_quads(buf, 3, quads_one(fused_input(v_load_quads(buf, 3), rectify), g, b0,
-                                        pool_abs, mode, 3, &range));
-        memcpy(y + e, buf, (total - e) * sizeof(real));
-    }
+    for (e = 0; e < total; e += LANES)
+        fused_store(y + e, total - e,
+                    quads_one(fused_input(fused_load(x + e, total - e), rectify), g, b0,
+                              pool_abs, mode, C, &range));
     return v_range_ok(range);
 }
 #endif
@@ -238,10 +215,14 @@ CGDN_INLINE int blocked_fits(ptrdiff_t C) {
  * The same operations in the same order as the three passes (bit-identical). Side by
  * side with them in one build, (1, 256, 256, C): 14-15% faster at C = 9, 10 and 12 and
  * 8% at 11 on 1 thread, 6-20% on 2; at C = 13 a C harness read 3% only (the C inputs
- * and C sums spill further from the 16 registers), so 13 keeps the three passes. */
+ * and C sums spill further from the 16 registers), so 13 keeps the three passes.
+ * Also C = 3, where a group's rows lie next to each other (3 LANES elements) and the
+ * ISA transposes them cheaply (AVX2: 5 in-lane shuffles in, 6 out); one pixel per quad
+ * (fused_quads) used 6 lanes of 8, normalized the padding lanes too and splatted each
+ * input. Side by side with that in a C harness (AMD EPYC, 1 thread, (65533, 3) in tiles
+ * of 336 pixels, float32, all four normalization modes): 25-33% faster, bit-identical. */
 CGDN_INLINE int columns_fit(ptrdiff_t C) {
-    return HAS_TRANSPOSE && C > LANES && 2 * C <= 3 * LANES &&
-           !blocked_fits(C);
+    return HAS_TRANSPOSE && (C == 3 || (C > LANES && 2 * C <= 3 * LANES && !blocked_fits(C)));
 }
 
 #if HAS_TRANSPOSE
@@ -253,11 +234,11 @@ CGDN_INLINE int columns_fit(ptrdiff_t C) {
 CGDN_INLINE vrange columns_group(const real *x, real *y, const real *gamma, const real *beta,
                                  int rectify, int pool_abs, const int mode, const int C,
                                  const int spill, vrange range) {
-    const int rest = C - LANES, reach = spill ? LANES : C - LANES;
+    const int first = C < LANES ? C : LANES, rest = C - first, reach = spill ? LANES : rest;
     vec v[2 * LANES], acc[2 * LANES], f;   /* v_transpose_load fills LANES from v + LANES */
     int i, j;
-    v_transpose_load(x, C, LANES, LANES, v);
-    v_transpose_load(x + LANES, C, rest, reach, v + LANES);
+    v_transpose_load(x, C, first, first, v);
+    if (rest > 0) v_transpose_load(x + LANES, C, rest, reach, v + LANES);
     for (i = 0; i < C; i++) {
         v[i] = fused_input(v[i], rectify);
         acc[i] = v_set1(beta[i]);
@@ -273,8 +254,8 @@ CGDN_INLINE vrange columns_group(const real *x, real *y, const real *gamma, cons
     }
     /* the last channels first: with spill, their stores run into the next pixel's place,
      * which the first channels' stores (or the next group's) then rewrite */
-    v_transpose_store(acc + LANES, y + LANES, C, rest, reach);
-    v_transpose_store(acc, y, C, LANES, LANES);
+    if (rest > 0) v_transpose_store(acc + LANES, y + LANES, C, rest, reach);
+    v_transpose_store(acc, y, C, first, first);
     return range;
 }
 
@@ -313,14 +294,14 @@ CGDN_INLINE int fused_rows_c(const real *x, real *y, const real *packed, const r
                              const real *beta, ptrdiff_t n, int rectify, int pool_abs,
                              const int mode, const int C) {
     if (C == 1) return fused_single(x, y, gamma, beta, n, rectify, pool_abs, mode);
+#if HAS_TRANSPOSE
+    if (columns_fit(C)) return fused_columns(x, y, gamma, beta, n, rectify, pool_abs, mode, C);
+#endif
 #if HAS_QUADS
-    if (C >= 2 && C <= 4) return fused_quads(x, y, gamma, beta, n, rectify, pool_abs, mode, C);
+    if (C == 2 || C == 4) return fused_quads(x, y, gamma, beta, n, rectify, pool_abs, mode, C);
 #endif
 #if HAS_PERMUTE
     if (2 * C <= LANES) return fused_shared(x, y, gamma, beta, n, rectify, pool_abs, mode, C);
-#endif
-#if HAS_TRANSPOSE
-    if (columns_fit(C)) return fused_columns(x, y, gamma, beta, n, rectify, pool_abs, mode, C);
 #endif
     if (!blocked_fits(C)) return 0;   /* not fused here: the caller takes three passes */
     return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, C,

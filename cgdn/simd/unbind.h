@@ -11,8 +11,6 @@
 #undef HAS_TRANSPOSE
 #undef HAS_QUADS
 #undef v_quad_splat
-#undef v_load_quads
-#undef v_store_quads
 #undef v_transpose_load
 #undef v_transpose_store
 #undef v_load

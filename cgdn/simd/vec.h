@@ -11,15 +11,14 @@
  *   rsqrt_est, rcp_est estimates, refined by CGDN_F32_EST_STEPS Newton steps (0: the
  *                      kernels use exact sqrt and division instead)
  *   perm_make, permute lane permutation (if CGDN_F32_HAS_PERMUTE)
- *   quad_splat, load_quads, store_quads
- *                      (if CGDN_F32_HAS_QUADS) groups of 4 lanes: in each group of 2 or 4
- *                      lanes (or 3, one per quad), one lane copied to the group's lanes
- *                      by an immediate shuffle; quads loaded from and stored to places
- *                      `step` elements apart
+ *   quad_splat         (if CGDN_F32_HAS_QUADS) in each group of 2 or 4 lanes, one lane
+ *                      copied to the group's lanes by an immediate shuffle
  *   transpose_load, transpose_store
  *                      a block of LANES rows by w <= LANES columns to its columns, one
  *                      vector each, and back; `reach` (>= w) says how many columns of
- *                      each row may be read or written whole (if CGDN_F32_HAS_TRANSPOSE)
+ *                      each row may be read or written whole (if CGDN_F32_HAS_TRANSPOSE);
+ *                      rows of 3 that lie next to each other (row stride 3, w = 3) may
+ *                      take a cheaper path of the ISA's own
  *   range_init, range_fold, range_ok
  *                      a range check folded over many vectors: whether every lane
  *                      seen is a positive, normal, finite number (the state type is

@@ -62,11 +62,9 @@ static inline cgdn_vf32 cgdn_f32_permute(cgdn_vf32 v, cgdn_pf32 idx) {
 }
 
 /* Quads (groups of 4 lanes: here the two 128-bit halves). quad_splat: in each group of
- * `group` lanes (2 or 4, groups tiling the quads; or 3, one group in the first 3 lanes of
- * each quad), lane j of the group copied to all its lanes: one shuffle by an immediate,
- * which an AMD EPYC (AVX2, 1 thread) ran at the rate of an FMA, where the variable lane
- * permute took 3.7 times as long. load_quads / store_quads: quad q from / to p + q * step
- * (4 elements each; stored in order, quad 0 first). */
+ * `group` lanes (2 or 4, groups tiling the quads), lane j of the group copied to all its
+ * lanes: one shuffle by an immediate, which an AMD EPYC (AVX2, 1 thread) ran at the rate
+ * of an FMA, where the variable lane permute took 3.7 times as long. */
 static inline cgdn_vf32 cgdn_f32_quad_splat(cgdn_vf32 v, int group, int j) {
     if (group == 2) return j == 0 ? _mm256_shuffle_ps(v, v, 0xA0) : _mm256_shuffle_ps(v, v, 0xF5);
     switch (j) {
@@ -75,13 +73,6 @@ static inline cgdn_vf32 cgdn_f32_quad_splat(cgdn_vf32 v, int group, int j) {
     case 2: return _mm256_shuffle_ps(v, v, 0xAA);
     default: return _mm256_shuffle_ps(v, v, 0xFF);
     }
-}
-static inline cgdn_vf32 cgdn_f32_load_quads(const float *p, ptrdiff_t step) {
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(p + step), 1);
-}
-static inline void cgdn_f32_store_quads(float *p, ptrdiff_t step, cgdn_vf32 v) {
-    _mm_storeu_ps(p, _mm256_castps256_ps128(v));
-    _mm_storeu_ps(p + step, _mm256_extractf128_ps(v, 1));
 }
 
 /* Mask of the first n of 4 32-bit lanes (n in 0..4). */
@@ -100,6 +91,35 @@ static inline void cgdn_avx2_store4(float *p, ptrdiff_t n, int whole, __m128 v) 
     else if (n > 0)
         _mm_maskstore_ps(p, cgdn_avx2_mask32x4(n), v);
 }
+/* 8 rows of 3 elements, contiguous (p[0 .. 23]), to their 3 columns: the rows' thirds
+ * loaded in 128-bit pieces, rows 0-3 to the low halves and 4-7 to the high, then 5
+ * in-lane shuffles (8 rows of a general width take 16, and masked loads). */
+static inline void cgdn_avx2_transpose3_load(const float *p, cgdn_vf32 *cols) {
+    /* per half: a = [x0 y0 z0 x1], b = [y1 z1 x2 y2], c = [z2 x3 y3 z3] */
+    const __m256 a = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(p + 12), 1);
+    const __m256 b = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p + 4)), _mm_loadu_ps(p + 16), 1);
+    const __m256 c = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p + 8)), _mm_loadu_ps(p + 20), 1);
+    const __m256 xy = _mm256_shuffle_ps(b, c, _MM_SHUFFLE(2, 1, 3, 2));   /* x2 y2 x3 y3 */
+    const __m256 yz = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 2, 1));   /* y0 z0 y1 z1 */
+    cols[0] = _mm256_shuffle_ps(a, xy, _MM_SHUFFLE(2, 0, 3, 0));
+    cols[1] = _mm256_shuffle_ps(yz, xy, _MM_SHUFFLE(3, 1, 2, 0));
+    cols[2] = _mm256_shuffle_ps(yz, c, _MM_SHUFFLE(3, 0, 3, 1));
+}
+/* The inverse: 6 in-lane shuffles, then the pieces stored in place. */
+static inline void cgdn_avx2_transpose3_store(const cgdn_vf32 *cols, float *p) {
+    const __m256 t0 = _mm256_shuffle_ps(cols[0], cols[1], _MM_SHUFFLE(2, 0, 2, 0));  /* x0 x2 y0 y2 */
+    const __m256 t1 = _mm256_shuffle_ps(cols[1], cols[2], _MM_SHUFFLE(3, 1, 3, 1));  /* y1 y3 z1 z3 */
+    const __m256 t2 = _mm256_shuffle_ps(cols[2], cols[0], _MM_SHUFFLE(3, 1, 2, 0));  /* z0 z2 x1 x3 */
+    const __m256 a = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 b = _mm256_shuffle_ps(t1, t0, _MM_SHUFFLE(3, 1, 2, 0));
+    const __m256 c = _mm256_shuffle_ps(t2, t1, _MM_SHUFFLE(3, 1, 3, 1));
+    _mm_storeu_ps(p, _mm256_castps256_ps128(a));
+    _mm_storeu_ps(p + 4, _mm256_castps256_ps128(b));
+    _mm_storeu_ps(p + 8, _mm256_castps256_ps128(c));
+    _mm_storeu_ps(p + 12, _mm256_extractf128_ps(a, 1));
+    _mm_storeu_ps(p + 16, _mm256_extractf128_ps(b, 1));
+    _mm_storeu_ps(p + 20, _mm256_extractf128_ps(c, 1));
+}
 /* Columns of a block of 8 rows (row r at p + r * rs) by w columns (1 <= w <= 8):
  * cols[c] holds column c of the 8 rows for c < w. Columns up to `reach` (w <= reach <= 8)
  * may be read: a row's half (4 columns) that lies within them is read whole, else only
@@ -109,6 +129,10 @@ static inline void cgdn_f32_transpose_load(const float *p, ptrdiff_t rs, ptrdiff
                                            ptrdiff_t reach, cgdn_vf32 *cols) {
     __m256 r[8], t[4];
     int i, h;
+    if (rs == 3 && w == 3) {   /* whole rows of 3: the 24 elements p[0 .. 23] */
+        cgdn_avx2_transpose3_load(p, cols);
+        return;
+    }
     for (h = 0; h < 8; h += 4) {
         const int whole = w > h && reach >= h + 4;
         for (i = 0; i < 4; i++)   /* r[h + i]: columns h .. h + 3 of rows i and i + 4 */
@@ -134,6 +158,10 @@ static inline void cgdn_f32_transpose_store(const cgdn_vf32 *cols, float *p, ptr
                                             ptrdiff_t w, ptrdiff_t reach) {
     __m256 t[4], u[4];
     int i, h;
+    if (rs == 3 && w == 3) {
+        cgdn_avx2_transpose3_store(cols, p);
+        return;
+    }
     for (h = 0; h < w; h += 4) {
         const int whole = reach >= h + 4;
         t[0] = _mm256_unpacklo_ps(cols[h], cols[h + 1]);
