@@ -712,8 +712,7 @@ cdef _call(const Call* c, object x, object beta, object gamma, object out, const
         n_tiles = (c.n_units + tile - 1) // tile
     else:
         tile = min(_tile_positions(c.n_ch), c.n_units)
-        head = _head_positions(c.x, c.itemsize, tile)
-        head = head if head < c.n_units else 0
+        head = _used_head(c.n_units, tile, _head_positions(c.x, c.itemsize, tile))
         n_tiles = c.n_batch * _n_blocks(c.n_units, tile, head)
     num_threads = max(1, min(num_threads, n_tiles))
     flags = <unsigned char*> malloc(n_tiles)
@@ -776,6 +775,14 @@ cdef int _values_status(const Py_buffer* view) noexcept nogil:
     return _status(<const double*> view.buf, view.len // 8)
 
 
+cdef object _refuse(bint plain, str message):
+    # _arrays' answer to arrays outside what it takes: None for apply_plain (the general
+    # path decides), a ValueError naming the problem for run's direct callers
+    if plain:
+        return None
+    raise ValueError(message)
+
+
 cdef object _arrays(object x, object beta, object gamma, object out, bint data_last,
                     const Settings* s, Py_ssize_t num_threads, bint plain):
     # GDN of whole arrays. With `plain` (apply_plain): None wherever the arrays are not
@@ -802,20 +809,16 @@ cdef object _arrays(object x, object beta, object gamma, object out, bint data_l
         c.channels_last = data_last or xv.ndim == 2
         if (xv.ndim < 2 or xv.len == 0 or size == 0 or bv.ndim != 1 or gv.ndim != 2
                 or _real_format(&bv) != size or _real_format(&gv) != size):
-            if plain:
-                return None
-            raise ValueError("x, beta and gamma must be float32 or float64 arrays of one "
-                             "dtype, x of rank >= 2 and not empty")
+            return _refuse(plain, "x, beta and gamma must be float32 or float64 arrays of "
+                                  "one dtype, x of rank >= 2 and not empty")
         c.n_ch = xv.shape[xv.ndim - 1] if c.channels_last else xv.shape[1]
         if bv.shape[0] != c.n_ch or gv.shape[0] != c.n_ch or gv.shape[1] != c.n_ch:
-            if plain:
-                return None
-            raise ValueError("beta and gamma must match the channel count")
+            return _refuse(plain, "beta and gamma must match the channel count")
         if plain and (_values_status(&bv) or _values_status(&gv)):
             return None
         if out is None:
             if not plain:
-                raise ValueError("out is required")
+                return _refuse(plain, "out is required")
             out = np.empty_like(x)
         try:
             PyObject_GetBuffer(out, &ov, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
@@ -830,14 +833,11 @@ cdef object _arrays(object x, object beta, object gamma, object out, bint data_l
         o1 = o0 + ov.len
         if (_real_format(&ov) != size or ov.ndim != xv.ndim
                 or (o0 != x0 and o0 < x1 and x0 < o1)):
-            if plain:
-                return None
-            raise ValueError("out must have x's dtype and shape, and be x or not overlap it")
+            return _refuse(plain, "out must have x's dtype and shape, and be x or not "
+                                  "overlap it")
         for i in range(xv.ndim):
             if ov.shape[i] != xv.shape[i]:
-                if plain:
-                    return None
-                raise ValueError("out must have the shape of x")
+                return _refuse(plain, "out must have the shape of x")
         c.x = xv.buf
         c.out = ov.buf
         c.beta = bv.buf

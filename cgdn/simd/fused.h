@@ -4,9 +4,9 @@
  * loaded once and f(x), the mix, the range check and the normalization happen in
  * registers, one store; for more channels (one GEMM panel: up to 64 on AVX-512), per
  * block of pixels, or, where a pixel's vectors would hold much padding, per transposed
- * group of pixels (columns_fit: C = 3 and 9-12 on AVX2); beyond one panel (fused_wide_supported), per
- * chunk of pixels with f(x) in scratch. kernels.h includes it once per dtype, after
- * gemm.h and normalize.h.
+ * group of pixels (columns_fit: C = 3 and 9-12 on AVX2); beyond one panel
+ * (fused_wide_supported), per chunk of pixels with f(x) in scratch. kernels.h includes
+ * it once per dtype, after gemm.h and normalize.h.
  *
  * The arithmetic is the three-pass path's (f(x) into scratch, mix_rows, normalize), in
  * the same order, so results are bit-identical to it: a tile may take either path.
