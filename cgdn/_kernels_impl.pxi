@@ -818,7 +818,7 @@ cdef object _arrays(object x, object beta, object gamma, object out, bint data_l
             return None
         if out is None:
             if not plain:
-                return _refuse(plain, "out is required")
+                raise ValueError("out is required")
             out = np.empty_like(x)
         try:
             PyObject_GetBuffer(out, &ov, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)

@@ -252,7 +252,10 @@ def _three_passes(k, spec, x3, beta, gamma, channels_last, n_tiles, tile, mode, 
     # groups; a tile's last group is done without spilling past it)
     (3, 40, 200), (9, 40, 200), (10, 48, 200), (11, 24, 200), (12, 32, 200),
     # beyond one GEMM panel a tile is done in chunks of about 128 KiB: several per tile
-    (300, 250, 600), (130, 600, 1300)])
+    (300, 250, 600), (130, 600, 1300),
+    # with one vector per pixel, AVX2 takes f(x) ahead in chunks of 1024 elements:
+    # several per tile (float32 C = 6, 8; float64 C = 3, 4), chunks ending mid-block
+    (6, 400, 900), (8, 300, 700), (3, 700, 1500), (4, 600, 1300)])
 def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, isa, dtype, spec,
                                                            n_channels, tile, max_rows):
     # The fast pass runs tiles in one pass where it can (f(x), mix, check, normalization

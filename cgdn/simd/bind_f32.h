@@ -70,6 +70,7 @@
 #define fused_rows cgdn_fused_rows_f32
 #define fused_block cgdn_fused_block_f32
 #define fused_blocked cgdn_fused_blocked_f32
+#define fused_chunk cgdn_fused_chunk_f32
 #define fused_rows_supported cgdn_fused_rows_supported_f32
 #define fused_rows_c cgdn_fused_rows_c_f32
 #define blocked_fits cgdn_blocked_fits_f32

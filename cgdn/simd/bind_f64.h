@@ -70,6 +70,7 @@
 #define fused_rows cgdn_fused_rows_f64
 #define fused_block cgdn_fused_block_f64
 #define fused_blocked cgdn_fused_blocked_f64
+#define fused_chunk cgdn_fused_chunk_f64
 #define fused_rows_supported cgdn_fused_rows_supported_f64
 #define fused_rows_c cgdn_fused_rows_c_f64
 #define blocked_fits cgdn_blocked_fits_f64

@@ -62,6 +62,7 @@
 #undef fused_rows
 #undef fused_block
 #undef fused_blocked
+#undef fused_chunk
 #undef fused_rows_supported
 #undef fused_rows_c
 #undef blocked_fits
