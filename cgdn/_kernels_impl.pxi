@@ -381,7 +381,7 @@ cdef int _check_common(Py_ssize_t n_ch, Py_ssize_t beta_len, Py_ssize_t g0, Py_s
         raise ValueError("beta and gamma must match the channel count")
     if tile < 1 or num_threads < 1:
         raise ValueError("tile and num_threads must be >= 1")
-    if scratch_rows < num_threads or scratch_len < scratch_size(n_ch, tile, channels_last):
+    if scratch_rows < num_threads or scratch_len < _scratch_size(n_ch, tile, channels_last):
         raise ValueError("scratch must have shape (>= num_threads, "
                          ">= scratch_size(n_channels, tile, channels_last))")
     if n_flags < n_tiles:
@@ -969,7 +969,7 @@ def rescue_tile(const floating[:, :, ::1] x,      # IN  canonical input (3-D vie
     if n <= 0 or bad.shape[0] < n or gamma.shape[0] != n_ch or gamma.shape[1] != n_ch:
         raise ValueError("tile index or buffers out of range")
     dtype = np.float32 if floating is float else np.float64
-    w = np.empty(scratch_size(n_ch, n, channels_last), dtype=dtype)
+    w = np.empty(_scratch_size(n_ch, n, channels_last), dtype=dtype)
     area = _tile_area(n_ch, n, channels_last)
     tmp = np.empty(n * n_ch, dtype=dtype)
     tl = _make_tile(&beta[0], &gamma[0, 0], n_ch,

@@ -53,6 +53,7 @@
 #define mix_rows_to cgdn_mix_rows_to_f64
 #define mix_rows_blocked_any cgdn_mix_rows_blocked_any_f64
 #define mix_rows_shared_body cgdn_mix_rows_shared_body_f64
+#define rows_tiled cgdn_rows_tiled_f64
 #define shared_setup cgdn_shared_setup_f64
 #define shared_pool cgdn_shared_pool_f64
 #define fused_input cgdn_fused_input_f64
@@ -63,7 +64,6 @@
 #define fused_single cgdn_fused_single_f64
 #define planes_step cgdn_planes_step_f64
 #define fused_shared cgdn_fused_shared_f64
-#define quads_setup cgdn_quads_setup_f64
 #define fused_quads cgdn_fused_quads_f64
 #define quads_one cgdn_quads_one_f64
 #define fused_mode cgdn_fused_mode_f64

@@ -88,20 +88,8 @@ CGDN_INLINE int fused_shared(const real *x, real *y, const real *gamma, const re
  * pixel's lanes by an in-quad splat instead of a lane permute: the same multiply-adds in
  * the same order (bit-identical to fused_shared and to the three passes). Side by side
  * with fused_shared in a C harness (AMD EPYC, 1 thread, (65536, C) in tiles of 1024 / C
- * pixels, float32): 22% and 26% faster at C = 2 and 4. quads_setup tiles gamma's rows
- * and beta over the pixels' lanes. */
-CGDN_INLINE void quads_setup(const real *gamma, const real *beta, const int C, vec *g,
-                             vec *b0) {
-    real t[LANES];
-    int l, j;
-    for (l = 0; l < LANES; l++) t[l] = beta[l % C];
-    *b0 = v_load(t);
-    for (j = 0; j < C; j++) {
-        for (l = 0; l < LANES; l++) t[l] = gamma[j * C + l % C];
-        g[j] = v_load(t);
-    }
-}
-
+ * pixels, float32): 22% and 26% faster at C = 2 and 4. The rows are tiled as for
+ * fused_shared (rows_tiled). */
 /* One vector of pixels (inputs v, rectified): returns the normalized vector. */
 CGDN_INLINE vec quads_one(vec v, const vec *g, vec b0, int pool_abs, const int mode,
                           const int C, vrange *range) {
@@ -121,7 +109,7 @@ CGDN_INLINE int fused_quads(const real *x, real *y, const real *gamma, const rea
     vec g[4], b0;
     vrange range = v_range_init();
     ptrdiff_t e;
-    quads_setup(gamma, beta, C, g, &b0);
+    rows_tiled(gamma, beta, C, g, &b0);
     for (e = 0; e < total; e += LANES)
         fused_store(y + e, total - e,
                     quads_one(fused_input(fused_load(x + e, total - e), rectify), g, b0,

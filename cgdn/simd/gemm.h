@@ -198,27 +198,36 @@ static int mix_rows_blocked_any(const real *f, const real *packed, const real *b
     return mix_rows_blocked(f, packed, beta, pool, n, C);
 }
 
-#if HAS_PERMUTE
-/* Few channels (2 C <= LANES): one vector holds m = LANES / C whole pixels. For each
- * input channel j a permutation spreads f[p, j] over pixel p's lanes, and one FMA with
- * gamma[j, :] tiled m times adds its terms for all m pixels. shared_setup makes the
- * permutations, the tiled gamma rows and the tiled beta (lanes past m C start from 1 and
- * get zero terms: they pass the range check); shared_pool mixes one vector of f. */
-CGDN_INLINE void shared_setup(const real *gamma, const real *beta, const int C,
-                              vperm *idx, vec *g, vec *b0) {
-    const int m = LANES / C, used = m * C;
-    int lane[LANES];
+/* gamma's rows and beta tiled over the m = LANES / C whole pixels of a vector (lanes
+ * past m C: beta 1, gamma 0, so that they start from 1, get zero terms and pass the range
+ * check): g[j] holds gamma[j, :] m times, b0 beta m times. */
+CGDN_INLINE void rows_tiled(const real *gamma, const real *beta, const int C, vec *g,
+                            vec *b0) {
+    const int used = (LANES / C) * C;
     real t[LANES];
     int l, j;
     for (l = 0; l < LANES; l++) t[l] = l < used ? beta[l % C] : (real)1;
     *b0 = v_load(t);
     for (j = 0; j < C; j++) {
-        for (l = 0; l < LANES; l++) {
-            lane[l] = l < used ? (l / C) * C + j : 0;
-            t[l] = l < used ? gamma[j * C + l % C] : (real)0;
-        }
-        idx[j] = v_perm_make(lane);
+        for (l = 0; l < LANES; l++) t[l] = l < used ? gamma[j * C + l % C] : (real)0;
         g[j] = v_load(t);
+    }
+}
+
+#if HAS_PERMUTE
+/* Few channels (2 C <= LANES): one vector holds m = LANES / C whole pixels. For each
+ * input channel j a permutation spreads f[p, j] over pixel p's lanes, and one FMA with
+ * gamma[j, :] tiled m times adds its terms for all m pixels. shared_setup makes the
+ * permutations and the tiled rows (rows_tiled); shared_pool mixes one vector of f. */
+CGDN_INLINE void shared_setup(const real *gamma, const real *beta, const int C,
+                              vperm *idx, vec *g, vec *b0) {
+    const int used = (LANES / C) * C;
+    int lane[LANES];
+    int l, j;
+    rows_tiled(gamma, beta, C, g, b0);
+    for (j = 0; j < C; j++) {
+        for (l = 0; l < LANES; l++) lane[l] = l < used ? (l / C) * C + j : 0;
+        idx[j] = v_perm_make(lane);
     }
 }
 

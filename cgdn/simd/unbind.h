@@ -45,6 +45,7 @@
 #undef mix_rows_to
 #undef mix_rows_blocked_any
 #undef mix_rows_shared_body
+#undef rows_tiled
 #undef shared_setup
 #undef shared_pool
 #undef fused_input
@@ -55,7 +56,6 @@
 #undef fused_single
 #undef planes_step
 #undef fused_shared
-#undef quads_setup
 #undef fused_quads
 #undef quads_one
 #undef fused_mode
