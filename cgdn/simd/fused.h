@@ -136,9 +136,8 @@ CGDN_INLINE int fused_quads(const real *x, real *y, const real *gamma, const rea
  * loads then wait on 32-byte stores still in flight). Side by side in a C harness
  * calling this header (AMD EPYC, 1 thread, (65536, C) in tiles of 1024 / C pixels, the
  * normalization modes): float32 23-40% faster at C = 6 (all four), 21% at 7 (GDN),
- * 0-27% at 8 (all four);
- * float64 C = 3, 4 within 2%; chunks of 256 to 2048 elements within 3% of each other;
- * bit-identical. Not taken where it lost: float32 C = 16 (K = 2) 2-21% slower, more so
+ * 0-27% at 8 (all four); float64 C = 3, 4 within 2%; chunks of 256 to 2048 elements
+ * within 5% of each other (128: 9% slower than 1024); bit-identical. Not taken where it lost: float32 C = 16 (K = 2) 2-21% slower, more so
  * with longer chunks; SSE2 float32 C = 3, 4 (16-byte vectors) 2-20% slower. */
 #ifndef CGDN_FUSED_AHEAD
 #define CGDN_FUSED_AHEAD 1024
