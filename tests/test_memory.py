@@ -66,7 +66,7 @@ cgdn.apply_gdn(x[:, :4], beta, gamma, out=x[:, :4])      # warm-up: libraries, t
 # Reset the peak to the current RSS (Linux >= 4.0): earlier transients do not count.
 # Under an emulator (qemu-user) the emulator's own allocations share this RSS and may
 # move it just after a reset: reset again until the peak settles near it.
-for attempt in range(50):
+for _ in range(50):
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")

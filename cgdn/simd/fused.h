@@ -90,6 +90,7 @@ CGDN_INLINE int fused_shared(const real *x, real *y, const real *gamma, const re
  * with fused_shared in a C harness (AMD EPYC, 1 thread, (65536, C) in tiles of 1024 / C
  * pixels, float32): 22% and 26% faster at C = 2 and 4. The rows are tiled as for
  * fused_shared (rows_tiled). */
+
 /* One vector of pixels (inputs v, rectified): returns the normalized vector. */
 CGDN_INLINE vec quads_one(vec v, const vec *g, vec b0, int pool_abs, const int mode,
                           const int C, vrange *range) {
@@ -137,8 +138,9 @@ CGDN_INLINE int fused_quads(const real *x, real *y, const real *gamma, const rea
  * calling this header (AMD EPYC, 1 thread, (65536, C) in tiles of 1024 / C pixels, the
  * normalization modes): float32 23-40% faster at C = 6 (all four), 21% at 7 (GDN),
  * 0-27% at 8 (all four); float64 C = 3, 4 within 2%; chunks of 256 to 2048 elements
- * within 5% of each other (128: 9% slower than 1024); bit-identical. Not taken where it lost: float32 C = 16 (K = 2) 2-21% slower, more so
- * with longer chunks; SSE2 float32 C = 3, 4 (16-byte vectors) 2-20% slower. */
+ * within 5% of each other (128: 9% slower than 1024); bit-identical. Not taken where it
+ * lost: float32 C = 16 (K = 2) 2-21% slower, more so with longer chunks; SSE2 float32
+ * C = 3, 4 (16-byte vectors) 2-20% slower. */
 #ifndef CGDN_FUSED_AHEAD
 #define CGDN_FUSED_AHEAD 1024
 #endif
