@@ -36,6 +36,7 @@ def apply_gdn(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
     inputs : array_like of shape (N, ..., C) or (N, C, ...)
         Input of rank >= 2, float16, float32 or float64. The channel axis is given
         by ``data_format``. float16 is computed in float32 and returned as float16.
+        Floats stored in the other byte order are read through a native copy.
     beta : array_like of shape (C,)
         Effective beta: finite and non-negative.
     gamma : array_like of shape (C, C)
@@ -65,7 +66,8 @@ def apply_gdn(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
     Returns
     -------
     ndarray
-        The result, of the input's shape and dtype (``out`` if it was given).
+        The result, of the input's shape and dtype, in the native byte order (``out``
+        if it was given).
 
     Raises
     ------

@@ -37,6 +37,8 @@ def as_input_array(inputs, *, min_rank, name="inputs"):
         )
     x = inputs if type(inputs) is np.ndarray else _view_foreign(inputs, name)
     if x.dtype not in _COMPUTE_DTYPES:
+        x = _native_order(x)
+    if x.dtype not in _COMPUTE_DTYPES:
         hint = (
             "; convert with .astype(np.float32) or .astype(np.float64)"
             if x.dtype.kind in "biuf"
@@ -75,8 +77,23 @@ def _view_foreign(inputs, name):
         raise TypeError(f"{name} could not be read as a NumPy array: {exc}") from None
 
 
+def _native_order(x):
+    """``x`` itself, or, if it holds floats stored in the other byte order (``'>f4'`` read
+    from a big-endian file on a little-endian machine), a copy in the native order (lazy for
+    a Dask array): the kernels read native numbers only, and NumPy's own functions accept
+    such arrays and return native results too."""
+    if x.dtype.kind == "f" and not x.dtype.isnative:
+        native = x.dtype.newbyteorder("=")
+        if native in _COMPUTE_DTYPES:
+            return x.astype(native)
+    return x
+
+
 def check_lazy_input(x, *, min_rank, name="inputs"):
-    """Checks of a Dask array's dtype and rank (its values are not computed)."""
+    """Checks of a Dask array's dtype and rank (its values are not computed); returns it,
+    converted lazily to the native byte order if it is not in it."""
+    if x.dtype not in _COMPUTE_DTYPES:
+        x = _native_order(x)
     if x.dtype not in _COMPUTE_DTYPES:
         raise TypeError(f"{name} must have dtype float16, float32 or float64, got {x.dtype}")
     if x.ndim < min_rank:

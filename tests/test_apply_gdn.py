@@ -113,6 +113,41 @@ def test_array_likes_and_parameter_dtypes():
     np.testing.assert_allclose(y, 1 / np.sqrt(2), rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_byte_swapped_input_is_read_as_numbers(rng, dtype):
+    # an array stored in the other byte order (e.g. '>f4' from a big-endian file) holds
+    # the same numbers: computed from a native copy, a native result, the input unchanged
+    x = rng.standard_normal((2, 3, 6, 3)).astype(dtype)   # 3 channels in either layout
+    swapped = x.astype(x.dtype.newbyteorder("S"))
+    before = swapped.copy()
+    beta, gamma = _random_params(rng, 3)
+    expected = cgdn.apply_gdn(x, beta, gamma)
+    for data_format in FORMATS:
+        y = cgdn.apply_gdn(swapped, beta, gamma, data_format=data_format)
+        assert y.dtype == np.dtype(dtype) and y.dtype.isnative
+        np.testing.assert_array_equal(
+            y, cgdn.apply_gdn(x, beta, gamma, data_format=data_format))
+    np.testing.assert_array_equal(swapped, before)
+    assert swapped.dtype == before.dtype
+    layer = cgdn.GDN()
+    np.testing.assert_array_equal(layer(swapped), layer(x))
+    store = cgdn.ParameterStore()
+    np.testing.assert_array_equal(cgdn.gdn(swapped, name="g", store=store),
+                                  cgdn.gdn(x, name="g", reuse=True, store=store))
+    np.testing.assert_array_equal(cgdn.gdn_logdet(swapped, beta, gamma),
+                                  cgdn.gdn_logdet(x, beta, gamma))
+    grads = cgdn.gdn_vjp(swapped, beta, gamma, swapped)
+    for got, want in zip(grads, cgdn.gdn_vjp(x, beta, gamma, x)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(expected, cgdn.apply_gdn(x, beta, gamma))
+    # out= must be native: no result is written through a byte swap
+    with pytest.raises(TypeError, match="out must have dtype"):
+        cgdn.apply_gdn(swapped, beta, gamma, out=swapped)
+    np.testing.assert_array_equal(swapped, before)
+    with pytest.raises(TypeError, match="inputs must have dtype float16, float32 or float64"):
+        cgdn.apply_gdn(np.ones((2, 3), ">i4"), beta, gamma)
+
+
 def test_zero_beta_and_gamma_allowed():
     y = cgdn.apply_gdn(np.array([[2.0, -3.0]]), [0.0, 0.0], np.eye(2))
     np.testing.assert_allclose(y, [[1.0, -1.0]])

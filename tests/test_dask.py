@@ -80,6 +80,10 @@ def test_gdn_layers_and_density_functions_on_dask(rng):
     forward = cgdn.apply_gdn(x, beta, gamma)
     inv = cgdn.gdn_inverse(da.from_array(forward, chunks=(1, 3, 9, 4)), beta, gamma)
     np.testing.assert_allclose(inv.compute(scheduler="threads"), x, rtol=1e-10, atol=1e-12)
+    swapped = da.from_array(x.astype(">f8"), chunks=(1, 4, 9, 2))   # the other byte order
+    y_swapped = cgdn.apply_gdn(swapped, beta, gamma)
+    assert y_swapped.dtype == np.float64 and y_swapped.dtype.isnative
+    np.testing.assert_array_equal(y_swapped.compute(scheduler="threads"), forward)
     ld = cgdn.gdn_logdet(lazy, beta, gamma)
     assert ld.shape == (2, 8, 9) and ld.chunks == ((1, 1), (4, 4), (9,))
     np.testing.assert_array_equal(ld.compute(scheduler="threads"), cgdn.gdn_logdet(x, beta, gamma))
@@ -93,6 +97,8 @@ def test_dask_refusals(rng):
         cgdn.gdn(lazy, store=cgdn.ParameterStore(), activity_regularizer=np.sum)
     with pytest.raises(TypeError, match="dtype"):
         cgdn.apply_gdn(da.ones((2, 2), dtype=int), np.ones(2), np.eye(2))
+    with pytest.raises(TypeError, match="dtype"):
+        cgdn.apply_gdn(da.ones((2, 2), dtype=">i4"), np.ones(2), np.eye(2))
     unknown = da.ones((4, 2), chunks=2)[da.ones(4, chunks=2) > 0]
     with pytest.raises(ValueError, match="compute_chunk_sizes"):
         cgdn.apply_gdn(unknown, np.ones(2), np.eye(2))

@@ -116,7 +116,8 @@ def _not_plain_cases(rng):
     return [
         ("list input", x.tolist(), base, None),
         ("float16 input", x.astype(np.float16), base, None),
-        ("byte-swapped input", x.astype(">f4"), base, TypeError),
+        ("byte-swapped input", x.astype(">f4"), base, None),
+        ("byte-swapped beta", x, {**base, "beta": beta.astype(">f4")}, None),
         ("strided input", np.repeat(x, 2, axis=2)[:, :, ::2], base, None),
         ("ndarray subclass", x.view(_Sub), base, None),
         ("float64 beta", x, {**base, "beta": beta.astype(np.float64)}, None),
@@ -142,6 +143,7 @@ def _not_plain_cases(rng):
         ("zero num_threads", x, {**base, "num_threads": 0}, ValueError),
         ("read-only out", x, {**base, "out": read_only}, ValueError),
         ("out of another dtype", x, {**base, "out": np.empty(x.shape)}, TypeError),
+        ("byte-swapped out", x, {**base, "out": np.empty(x.shape, ">f4")}, TypeError),
         ("out of another shape", x, {**base, "out": np.empty(x.shape[1:], np.float32)},
          ValueError),
         ("strided out", x, {**base, "out": np.empty((2, 4, 12, 3), np.float32)[:, :, ::2]},
