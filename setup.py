@@ -120,6 +120,11 @@ ISA_VARIANTS = {
                              "-mfma", "-mprefer-vector-width=512"],
 }
 X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+# For maintainers' checks only (tools/check_wide.sh): AVX-512's blockings in portable C,
+# runnable on any CPU as the variant "wide". Not in wheels.
+WIDE_EMULATION = os.environ.get("CGDN_WIDE_EMULATION", "0") == "1"
+if WIDE_EMULATION:
+    ISA_VARIANTS["cgdn._kernels_wide"] = ["-DCGDN_EMULATE_WIDE", "-Wno-psabi"]
 
 
 def _compiles_with(compiler, flags):
@@ -147,7 +152,7 @@ extensions = [
         extra_compile_args=list(flags),
     )
     for name, flags in ISA_VARIANTS.items()
-    if not flags or X86
+    if not flags or X86 or name == "cgdn._kernels_wide"
 ]
 
 setup(

@@ -277,7 +277,7 @@ def run_here(shapes, args):
 
 def run_children(isas, argv):
     """Run this benchmark once per instruction set, each in a child process."""
-    best = _isa.available()[0]
+    best = _isa.best()
     results = []
     for isa in isas:
         env = dict(os.environ, CGDN_ISA=isa)

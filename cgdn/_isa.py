@@ -3,7 +3,8 @@
 The baseline module is SSE2 on x86-64 and NEON on aarch64 (its ``ISA`` says which).
 ``CGDN_ISA=baseline|avx2|avx512|neon`` in the environment forces a variant at import (for
 tests and comparisons); asking for one the CPU cannot run falls back to the best one it
-can. :func:`use` switches the variant the public functions run on at run time.
+can. A build made with ``CGDN_WIDE_EMULATION=1`` also has ``wide``, AVX-512's blockings in
+portable C for testing on any CPU (listed before the baseline, never the default). :func:`use` switches the variant the public functions run on at run time.
 """
 import importlib
 import os
@@ -24,7 +25,17 @@ def available():
             except ImportError:
                 continue
             names.append(isa)
+    try:   # AVX-512's blockings emulated in portable C: built only for maintainers' checks
+        importlib.import_module("cgdn._kernels_wide")
+        names.append("wide")
+    except ImportError:
+        pass
     return names + [_baseline.ISA]
+
+
+def best():
+    """The variant used by default: the first of :func:`available` that is not ``wide``."""
+    return next(name for name in available() if name != "wide")
 
 
 def load(isa=None):
@@ -32,7 +43,7 @@ def load(isa=None):
     isa = isa or os.environ.get("CGDN_ISA", "").strip().lower() or None
     runnable = available()
     if isa not in runnable:
-        isa = runnable[0]
+        isa = best()
     if isa == _baseline.ISA:
         return _baseline
     return importlib.import_module(f"cgdn._kernels_{isa}")

@@ -18,7 +18,8 @@ def test_variants_report_their_isa():
     assert VARIANTS[-1] == ("neon" if platform.machine().lower() in ("aarch64", "arm64")
                             else "baseline")
     forced = os.environ.get("CGDN_ISA")
-    assert _isa.kernels.ISA == (forced if forced in VARIANTS else VARIANTS[0])  # best default
+    assert _isa.kernels.ISA == (forced if forced in VARIANTS else _isa.best())  # best default
+    assert _isa.best() == next(isa for isa in VARIANTS if isa != "wide")
 
 
 def _scratch(k, threads, tile, c, dtype, channels_last=True):

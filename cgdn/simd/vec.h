@@ -37,6 +37,8 @@
 
 #if defined(CGDN_FORCE_SCALAR)  /* for testing the portable fallback */
 #include "vec_scalar.h"
+#elif defined(CGDN_EMULATE_WIDE)  /* for testing AVX-512's blockings on any CPU */
+#include "vec_wide.h"
 #elif defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512BW__) && defined(__AVX512DQ__)
 #include "vec_avx512.h"
 #elif defined(__AVX2__) && defined(__FMA__)
