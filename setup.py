@@ -121,10 +121,11 @@ ISA_VARIANTS = {
 }
 X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 # For maintainers' checks only (tools/check_wide.sh): AVX-512's blockings in portable C,
-# runnable on any CPU as the variant "wide". Not in wheels.
+# runnable on any CPU as the variant "wide". Not in wheels. -O1: gcc took minutes per
+# kernel family at -O3 on 64-byte generic vectors (seconds at -O1).
 WIDE_EMULATION = os.environ.get("CGDN_WIDE_EMULATION", "0") == "1"
 if WIDE_EMULATION:
-    ISA_VARIANTS["cgdn._kernels_wide"] = ["-DCGDN_EMULATE_WIDE", "-Wno-psabi"]
+    ISA_VARIANTS["cgdn._kernels_wide"] = ["-DCGDN_EMULATE_WIDE", "-Wno-psabi", "-O1"]
 
 
 def _compiles_with(compiler, flags):
