@@ -4,7 +4,8 @@ The baseline module is SSE2 on x86-64 and NEON on aarch64 (its ``ISA`` says whic
 ``CGDN_ISA=baseline|avx2|avx512|neon`` in the environment forces a variant at import (for
 tests and comparisons); asking for one the CPU cannot run falls back to the best one it
 can. A build made with ``CGDN_WIDE_EMULATION=1`` also has ``wide``, AVX-512's blockings in
-portable C for testing on any CPU (listed before the baseline, never the default). :func:`use` switches the variant the public functions run on at run time.
+portable C for testing on any CPU (listed before the baseline, never the default).
+:func:`use` switches the variant the public functions run on at run time.
 """
 import importlib
 import os
