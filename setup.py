@@ -153,7 +153,7 @@ extensions = [
         extra_compile_args=list(flags),
     )
     for name, flags in ISA_VARIANTS.items()
-    if not flags or X86 or name == "cgdn._kernels_wide"
+    if X86 or not any(flag.startswith("-m") for flag in flags)   # -m: x86 instruction sets
 ]
 
 setup(

@@ -7,6 +7,7 @@ can. A build made with ``CGDN_WIDE_EMULATION=1`` also has ``wide``, AVX-512's bl
 portable C for testing on any CPU (listed before the baseline, never the default).
 :func:`use` switches the variant the public functions run on at run time.
 """
+import functools
 import importlib
 import os
 from contextlib import contextmanager
@@ -26,17 +27,29 @@ def available():
             except ImportError:
                 continue
             names.append(isa)
-    try:   # AVX-512's blockings emulated in portable C: built only for maintainers' checks
-        importlib.import_module("cgdn._kernels_wide")
+    if _wide_built():
         names.append("wide")
-    except ImportError:
-        pass
     return names + [_baseline.ISA]
+
+
+@functools.lru_cache(maxsize=None)
+def _wide_built():
+    """Whether this build has the variant ``wide`` (AVX-512's blockings emulated in
+    portable C, for maintainers' checks). Asked once: a failed import is not cached."""
+    try:
+        importlib.import_module("cgdn._kernels_wide")
+    except ImportError:
+        return False
+    return True
+
+
+def _default_of(names):
+    return next(name for name in names if name != "wide")
 
 
 def best():
     """The variant used by default: the first of :func:`available` that is not ``wide``."""
-    return next(name for name in available() if name != "wide")
+    return _default_of(available())
 
 
 def load(isa=None):
@@ -44,7 +57,7 @@ def load(isa=None):
     isa = isa or os.environ.get("CGDN_ISA", "").strip().lower() or None
     runnable = available()
     if isa not in runnable:
-        isa = best()
+        isa = _default_of(runnable)
     if isa == _baseline.ISA:
         return _baseline
     return importlib.import_module(f"cgdn._kernels_{isa}")

@@ -35,9 +35,7 @@ def as_input_array(inputs, *, min_rank, name="inputs"):
             f"{name} must not be a masked array (the mask would be ignored); "
             f"use {name}.filled(value) or {name}.data explicitly"
         )
-    x = inputs if type(inputs) is np.ndarray else _view_foreign(inputs, name)
-    if x.dtype not in _COMPUTE_DTYPES:
-        x = _native_order(x)
+    x = _native_order(inputs if type(inputs) is np.ndarray else _view_foreign(inputs, name))
     if x.dtype not in _COMPUTE_DTYPES:
         hint = (
             "; convert with .astype(np.float32) or .astype(np.float64)"
@@ -92,8 +90,7 @@ def _native_order(x):
 def check_lazy_input(x, *, min_rank, name="inputs"):
     """Checks of a Dask array's dtype and rank (its values are not computed); returns it,
     converted lazily to the native byte order if it is not in it."""
-    if x.dtype not in _COMPUTE_DTYPES:
-        x = _native_order(x)
+    x = _native_order(x)
     if x.dtype not in _COMPUTE_DTYPES:
         raise TypeError(f"{name} must have dtype float16, float32 or float64, got {x.dtype}")
     if x.ndim < min_rank:
