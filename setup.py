@@ -1,26 +1,52 @@
-"""Build script: the extension list, the OpenMP probe and the Cython directives.
+"""Build script: the extensions, their compile units, the OpenMP probe and the Cython
+directives. Everything else (metadata, dependencies) lives in pyproject.toml.
 
-Everything else (metadata, dependencies) lives in pyproject.toml.
+What is compiled
+----------------
+``cgdn._core`` links, into one extension module:
+
+- the core (``cgdn/_core.pyx``), compiled once without instruction-set flags: the
+  Python boundary, the OpenMP threads over tiles, the density functions, the probes;
+- the kernel variants: ``cgdn/simd/variant.c`` compiled once per instruction set and
+  dtype (``VARIANTS`` below; the baseline has no -m flags: SSE2 on x86-64, NEON on
+  aarch64; never -march=native), each exporting a const table of the C functions that
+  run inside a tile; ``cgdn/simd/registry.c`` lists the variants built, and cgdn._isa
+  picks the best one this CPU runs at import.
+
+``cgdn._testing`` (entry points for the tests only) is compiled once, like the core.
+
+Every unit is compiled on its own (in parallel, one job per CPU) into ``build/objects``
+(``build/objects-debug`` for a bounds-checked build) and kept there: a unit is compiled
+again only when its source, a header it depends on or its command changes, so
+reinstalling (``pip install -e .`` again, even from pip's throwaway build folders)
+compiles nothing that did not change.
 
 Environment switches
 --------------------
 CGDN_CYTHON_DEBUG=1
-    Compile the kernels with ``boundscheck`` and ``initializedcheck`` on.
+    Compile the core with ``boundscheck`` and ``initializedcheck`` on.
 CGDN_DISABLE_OPENMP=1
     Build serial kernels even when the compiler supports OpenMP.
+CGDN_WIDE_EMULATION=1
+    Also build the variant ``wide``: AVX-512's blockings in portable C, for the
+    maintainers' check ``tools/check_wide.sh`` (never in wheels).
 """
 import glob
+import json
 import os
 import platform
 import sys
 import tempfile
 import textwrap
+import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 DEBUG = os.environ.get("CGDN_CYTHON_DEBUG", "0") == "1"
 
 DIRECTIVES = {
@@ -33,8 +59,29 @@ DIRECTIVES = {
 }
 
 # -fno-math-errno lets gcc vectorize sqrt (measured 1.4-2.4x faster kernels); it is not
-# -ffast-math, which changes results and the process's floating-point state.
-BASE_COMPILE_ARGS = ["-O3", "-fno-math-errno"]
+# -ffast-math, which changes results and the process's floating-point state. -g0: no
+# debug information (Python's own CFLAGS ask for -g), a third of the compile time of the
+# kernel units and most of their object size.
+BASE_COMPILE_ARGS = ["-O3", "-fno-math-errno", "-g0"]
+
+# Kernel variants, best first: name -> instruction-set flags.
+VARIANTS = {
+    "avx512": ["-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mavx2", "-mfma",
+               "-mprefer-vector-width=512"],
+    "avx2": ["-mavx2", "-mfma"],
+    "baseline": [],
+}
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+# For maintainers' checks only (tools/check_wide.sh): AVX-512's blockings in portable C,
+# runnable on any CPU. -O1: gcc took minutes per kernel family at -O3 on 64-byte generic
+# vectors (seconds at -O1).
+if os.environ.get("CGDN_WIDE_EMULATION", "0") == "1":
+    VARIANTS = {"avx512": VARIANTS["avx512"], "avx2": VARIANTS["avx2"],
+                "wide": ["-DCGDN_EMULATE_WIDE", "-Wno-psabi", "-O1"],
+                "baseline": []}
+
+SIMD = os.path.join("cgdn", "simd")
+SIMD_HEADERS = sorted(glob.glob(os.path.join(SIMD, "*.h")))
 
 OPENMP_PROBE = textwrap.dedent(
     """
@@ -75,59 +122,6 @@ def _openmp_flags(compiler):
     return None
 
 
-class BuildExt(build_ext):
-    def finalize_options(self):
-        super().finalize_options()
-        # Always recompile: a debug and a release build share the output path, and a
-        # timestamp check would keep whichever was built last.
-        self.force = True
-        # The ISA variants are independent modules: compile them side by side.
-        if self.parallel is None:
-            self.parallel = os.cpu_count() or 1
-
-    def build_extensions(self):
-        is_msvc = self.compiler.compiler_type == "msvc"
-        flags = _openmp_flags(self.compiler)
-        if flags is None:
-            warnings.warn(
-                "cgdn: OpenMP was not found (or CGDN_DISABLE_OPENMP=1); building serial kernels. "
-                "cgdn.show_config() will report OpenMP off.",
-                stacklevel=1,
-            )
-            flags = ([], [])
-        kept = []
-        for ext in self.extensions:
-            isa_flags = ext.extra_compile_args
-            if isa_flags and (is_msvc or not _compiles_with(self.compiler, isa_flags)):
-                warnings.warn(f"cgdn: the compiler cannot build {ext.name}; skipped",
-                              stacklevel=1)
-                continue
-            ext.extra_compile_args = ([] if is_msvc else BASE_COMPILE_ARGS) + isa_flags
-            ext.extra_compile_args += flags[0]
-            ext.extra_link_args += flags[1]
-            kept.append(ext)
-        self.extensions = kept
-        super().build_extensions()
-
-
-# One kernel body (cgdn/_kernels_impl.pxi + cgdn/simd/), one extension module per
-# instruction set; cgdn._isa picks the best one the CPU supports at import. The baseline
-# module has no -m flags: SSE2 on x86-64, NEON on aarch64. Never -march=native.
-ISA_VARIANTS = {
-    "cgdn._kernels": [],
-    "cgdn._kernels_avx2": ["-mavx2", "-mfma"],
-    "cgdn._kernels_avx512": ["-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mavx2",
-                             "-mfma", "-mprefer-vector-width=512"],
-}
-X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
-# For maintainers' checks only (tools/check_wide.sh): AVX-512's blockings in portable C,
-# runnable on any CPU as the variant "wide". Not in wheels. -O1: gcc took minutes per
-# kernel family at -O3 on 64-byte generic vectors (seconds at -O1).
-WIDE_EMULATION = os.environ.get("CGDN_WIDE_EMULATION", "0") == "1"
-if WIDE_EMULATION:
-    ISA_VARIANTS["cgdn._kernels_wide"] = ["-DCGDN_EMULATE_WIDE", "-Wno-psabi", "-O1"]
-
-
 def _compiles_with(compiler, flags):
     """Whether the compiler accepts ``flags`` (an instruction-set probe)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,19 +135,119 @@ def _compiles_with(compiler, flags):
     return True
 
 
-SIMD_HEADERS = sorted(glob.glob(os.path.join("cgdn", "simd", "*.h")))
+class Unit:
+    """One compile job: a source, its macros and flags, and where its object goes."""
+
+    def __init__(self, name, source, depends, macros=(), flags=()):
+        self.name, self.source, self.depends = name, source, list(depends)
+        self.macros, self.flags = list(macros), list(flags)
+
+    def command(self):
+        return json.dumps([self.source, self.macros, self.flags])
+
+
+def _priority(unit):
+    """Compile order (longest first, so that two jobs end together): the kernel variants
+    with wide vectors, then the core and the testing module, then the rest."""
+    if unit.name.startswith(("avx512-", "avx2-", "wide-")):
+        return 0
+    return 1 if unit.name.startswith("cgdn.") else 2
+
+
+class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        # Objects live in the project's build folder, one per build kind, not in the
+        # temporary folder pip gives editable builds: a reinstall reuses every object
+        # whose inputs did not change, and a bounds-checked build never reuses a release
+        # object (or the other way round).
+        self.build_temp = os.path.join(HERE, "build", "objects-debug" if DEBUG else "objects")
+        if self.parallel is None or self.parallel is True:
+            self.parallel = os.cpu_count() or 1
+
+    def build_extensions(self):
+        self.check_extensions_list(self.extensions)
+        is_msvc = self.compiler.compiler_type == "msvc"
+        openmp = _openmp_flags(self.compiler)
+        if openmp is None:
+            warnings.warn(
+                "cgdn: OpenMP was not found (or CGDN_DISABLE_OPENMP=1); building serial kernels. "
+                "cgdn.show_config() will report OpenMP off.",
+                stacklevel=1,
+            )
+            openmp = ([], [])
+        base = [] if is_msvc else BASE_COMPILE_ARGS
+        built = []
+        units = {}   # extension name -> its units
+        for name, flags in VARIANTS.items():
+            if flags and (is_msvc or (not X86 and any(f.startswith("-m") for f in flags))
+                          or not _compiles_with(self.compiler, flags)):
+                if X86 and name != "wide":
+                    warnings.warn(f"cgdn: the compiler cannot build the {name} kernels; skipped",
+                                  stacklevel=1)
+                continue
+            built.append(name)
+            for bits in ("32", "64"):
+                units.setdefault("cgdn._core", []).append(Unit(
+                    f"{name}-f{bits}", os.path.join(SIMD, "variant.c"), SIMD_HEADERS,
+                    [("CGDN_VARIANT", name), ("CGDN_DTYPE", bits)], base + flags))
+        units["cgdn._core"].append(Unit(
+            "registry", os.path.join(SIMD, "registry.c"), [os.path.join(SIMD, "table.h")],
+            [(f"CGDN_HAS_{name.upper()}", "1") for name in built if name != "baseline"], base))
+        for ext in self.extensions:
+            units.setdefault(ext.name, []).extend(
+                Unit(ext.name, source, SIMD_HEADERS + list(ext.depends),
+                     ext.define_macros, base + openmp[0]) for source in ext.sources)
+            ext.extra_link_args = list(ext.extra_link_args) + openmp[1]
+        # the longest units first: the kernel variants with the widest vectors, the core
+        order = sorted((u for us in units.values() for u in us), key=_priority)
+        with ThreadPoolExecutor(max(1, int(self.parallel))) as pool:
+            done = dict(zip(order, pool.map(self._compile_unit, order)))
+        for ext in self.extensions:
+            self._link(ext, [done[u] for u in units[ext.name]])
+
+    def _compile_unit(self, unit):
+        """The unit's object, compiled unless it is newer than its inputs and was made by
+        the same command."""
+        output_dir = os.path.join(self.build_temp, unit.name.replace(".", "_"))
+        (obj,) = self.compiler.object_filenames([unit.source], output_dir=output_dir)
+        stamp = obj + ".cmd"
+        inputs = [unit.source] + unit.depends
+        if (os.path.exists(obj) and os.path.exists(stamp)
+                and os.path.getmtime(obj) >= max(os.path.getmtime(p) for p in inputs)):
+            with open(stamp) as f:
+                if f.read() == unit.command():
+                    return obj
+        started = time.perf_counter()
+        self.compiler.compile([unit.source], output_dir=output_dir, macros=unit.macros,
+                              include_dirs=[SIMD, "cgdn"] + self.include_dirs,
+                              extra_postargs=unit.flags)
+        with open(stamp, "w") as f:
+            f.write(unit.command())
+        print(f"cgdn: compiled {unit.name} ({os.path.basename(unit.source)}) in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+        return obj
+
+    def _link(self, ext, objects):
+        ext_path = self.get_ext_fullpath(ext.name)
+        os.makedirs(os.path.dirname(ext_path) or ".", exist_ok=True)
+        self.compiler.link_shared_object(
+            objects + list(ext.extra_objects), ext_path,
+            libraries=self.get_libraries(ext), library_dirs=ext.library_dirs,
+            runtime_library_dirs=ext.runtime_library_dirs,
+            extra_postargs=ext.extra_link_args, export_symbols=self.get_export_symbols(ext),
+            debug=self.debug, build_temp=self.build_temp, target_lang=ext.language)
+
 
 extensions = [
     Extension(
         name,
         [name.replace(".", "/") + ".pyx"],
         include_dirs=["cgdn"],
-        depends=SIMD_HEADERS,
+        depends=[os.path.join("cgdn", "_core.pxd")],
         define_macros=[("CGDN_DEBUG_BUILD", "1")] if DEBUG else [],
-        extra_compile_args=list(flags),
     )
-    for name, flags in ISA_VARIANTS.items()
-    if X86 or not any(flag.startswith("-m") for flag in flags)   # -m: x86 instruction sets
+    for name in ("cgdn._core", "cgdn._testing")
 ]
 
 setup(

@@ -48,8 +48,8 @@ def rescue_tiles(kernels, src, dest, flags, tile, head, channels_last, beta, gam
     Each flagged tile is run again through the same kernel arithmetic, which writes its
     in-range pixels (bit for bit what a clean run gives) and marks the rest; only those
     are recomputed here. Flagged tiles were left unwritten, so the marked pixels still
-    hold their input even when ``dest`` is ``src``. ``kernels`` is the kernel module of
-    the fast pass.
+    hold their input even when ``dest`` is ``src``. ``kernels`` is the kernel variant
+    (:class:`cgdn._core.Variant`) of the fast pass.
     """
     if channels_last:
         src, dest = src.reshape((1,) + src.shape), dest.reshape((1,) + dest.shape)

@@ -43,7 +43,7 @@ def show_config(mode="stdout"):
         raise ValueError(f"mode must be 'stdout' or 'dicts', got {mode!r}")
     import threadpoolctl
 
-    from cgdn import __version__, _isa
+    from cgdn import __version__, _core, _isa
     from cgdn._threads import _controller, effective_num_threads
 
     info = {
@@ -52,8 +52,8 @@ def show_config(mode="stdout"):
         "platform": platform.platform(),
         "numpy": np.__version__,
         "threadpoolctl": threadpoolctl.__version__,
-        "openmp": _isa.kernels.openmp_enabled(),
-        "debug_build": _isa.kernels.DEBUG_BUILD,
+        "openmp": _core.openmp_enabled(),
+        "debug_build": _core.DEBUG_BUILD,
         "isa": _isa.kernels.ISA,
         "isa_available": _isa.available(),
         "max_threads": effective_num_threads(None),

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from cgdn import _dask, _isa
+from cgdn import _core, _dask, _isa
 from cgdn._reparam import BETA, GAMMA, reparam_value
 from cgdn._store import check_store
 from cgdn._threads import effective_num_threads
@@ -53,10 +53,6 @@ def _rows(x, axis, dtype):
 def _unrows(rows, shape, axis):
     moved_shape = tuple(np.delete(shape, axis)) + (shape[axis],)
     return np.moveaxis(rows.reshape(moved_shape), -1, axis)
-
-
-def _kernel(name, dtype):
-    return getattr(_isa.kernels, name)["float" if dtype == np.float32 else "double"]
 
 
 def _finish(result, out, like_dtype):
@@ -158,8 +154,8 @@ def _inverse_rows(y_rows, beta, gamma, alpha, epsilon, rectify, tol, max_iter, n
     x_rows = np.empty_like(y_rows)
     steps = np.empty(y_rows.shape[0], np.intc)
     num_threads = max(1, min(num_threads, y_rows.shape[0]))
-    _kernel("density_inverse", y_rows.dtype)(y_rows, beta, gamma, x_rows, steps, alpha,
-                                             epsilon, tol, max_iter, num_threads)
+    _core.density_inverse(y_rows, beta, gamma, x_rows, steps, alpha, epsilon, tol, max_iter,
+                          num_threads)
     if rectify:   # only non-negative outputs have a (non-negative) preimage
         negative = np.any(y_rows < 0, axis=1)
         x_rows[negative] = np.nan
@@ -217,8 +213,8 @@ def gdn_logdet(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
     num_threads = effective_num_threads(num_threads)
     rows = _rows(x, axis, dtype)
     result = np.empty(rows.shape[0], np.float64)
-    _kernel("density_logdet", dtype)(rows, beta, gamma, result, alpha, epsilon, inverse,
-                                     rectify, max(1, min(num_threads, max(1, rows.shape[0]))))
+    _core.density_logdet(rows, beta, gamma, result, alpha, epsilon, inverse, rectify,
+                         max(1, min(num_threads, max(1, rows.shape[0]))))
     return _finish(result.reshape(shape), out, dtype)
 
 
@@ -293,9 +289,9 @@ def gdn_vjp(inputs, beta, gamma, grad_outputs, *, inverse=False, rectify=False, 
     grad_rows = np.empty_like(rows)
     part_beta = np.zeros((max(1, n_blocks), n_channels))
     part_gamma = np.zeros((max(1, n_blocks), n_channels, n_channels))
-    _kernel("density_vjp", dtype)(rows, beta, gamma, g_rows, grad_rows, part_beta, part_gamma,
-                                  block, alpha, epsilon, inverse, rectify,
-                                  max(1, min(num_threads, max(1, n_blocks))))
+    _core.density_vjp(_isa.kernels, rows, beta, gamma, g_rows, grad_rows, part_beta,
+                      part_gamma, block, alpha, epsilon, inverse, rectify,
+                      max(1, min(num_threads, max(1, n_blocks))))
     grad_beta = np.zeros(n_channels)
     grad_gamma = np.zeros((n_channels, n_channels))
     for b in range(n_blocks):    # fixed order

@@ -1,7 +1,7 @@
 # GDN as a density model: the exact inverse, the log-determinant of the Jacobian and the
 # vector-Jacobian product, per position over a (positions, C) matrix (channels_last; the
 # Python side, cgdn._density, brings channels_first inputs to that layout). Included by
-# _kernels_impl.pxi, so every ISA variant compiles it.
+# _core.pyx: compiled once; the products of density_vjp run on a variant's GEMM.
 #
 # Notation per position: r = x (or max(x, 0) with rectify), f_k = |r_k|^alpha,
 # n_i = beta_i + sum_j gamma[j, i] f_k, s_i = n_i^(-eps) (GDN) or n_i^(+eps) (IGDN),
@@ -174,7 +174,8 @@ cdef enum:
     _VJP_PAD = 16         # elements past each buffer: whole-vector reads of the last row
 
 
-def density_vjp(const floating[:, ::1] x, const double[::1] beta, const double[:, ::1] gamma,
+def density_vjp(Variant variant, const floating[:, ::1] x, const double[::1] beta,
+                const double[:, ::1] gamma,
                 const floating[:, ::1] grad_y, floating[:, ::1] grad_x,
                 double[:, ::1] grad_beta, double[:, :, ::1] grad_gamma,
                 Py_ssize_t block, double alpha, double epsilon, bint inverse, bint rectify,
@@ -182,10 +183,10 @@ def density_vjp(const floating[:, ::1] x, const double[::1] beta, const double[:
     """grad_x (P, C), and per block of ``block`` rows the partial sums grad_beta[b] (C,)
     and grad_gamma[b] (C, C) (added by the caller in block order).
 
-    Per tile of positions, three products run as register-blocked GEMMs (float64):
-    the pools N = F @ gamma, the parameter gradient F^T @ U and the back-projection
-    U @ gamma^T; the rest is elementwise."""
-    cdef Py_ssize_t P = x.shape[0], C = x.shape[1], n_blocks, b, t0, t, p, i, j, k, z, stop
+    Per tile of positions, three products run as ``variant``'s register-blocked GEMMs
+    (float64): the pools N = F @ gamma, the parameter gradient F^T @ U and the
+    back-projection U @ gamma^T; the rest is elementwise."""
+    cdef Py_ssize_t P = x.shape[0], C = x.shape[1], n_parts, b, t0, t, p, i, j, k, z, stop
     cdef Py_ssize_t T = _VJP_TILE
     cdef double* work
     cdef double* f
@@ -200,8 +201,9 @@ def density_vjp(const floating[:, ::1] x, const double[::1] beta, const double[:
     cdef double* acc_gamma
     cdef double r, coef
     cdef double[:, ::1] g_pad, gt_pad
-    n_blocks = (P + block - 1) // block if P else 0
-    if (grad_beta.shape[0] < n_blocks or grad_gamma.shape[0] < n_blocks
+    cdef const cgdn_kernels* kern = variant.v.f64
+    n_parts = (P + block - 1) // block if P else 0
+    if (grad_beta.shape[0] < n_parts or grad_gamma.shape[0] < n_parts
             or grad_x.shape[0] != P or grad_y.shape[0] != P or block < 1):
         raise ValueError("shapes do not match")
     if P == 0:
@@ -229,7 +231,7 @@ def density_vjp(const floating[:, ::1] x, const double[::1] beta, const double[:
         for z in range(T * C + _VJP_PAD):
             u[z] = 0
             f[z] = 0
-        for b in prange(n_blocks, schedule="static"):
+        for b in prange(n_parts, schedule="static"):
             for k in range(C * C):
                 acc_gamma[k] = 0
             for k in range(C):
@@ -244,7 +246,7 @@ def density_vjp(const floating[:, ::1] x, const double[::1] beta, const double[:
                         f[p * C + k] = _f_and_df(r, alpha, &df[p * C + k])
                         ft[k * t + p] = f[p * C + k]
                 # pools: beta + F @ gamma
-                _simd.cgdn_gemm_plain_f64(f, C, &g_pad[0, 0], C + _VJP_PAD, pool, C, C, t, C)
+                kern.gemm_plain(f, C, &g_pad[0, 0], C + _VJP_PAD, pool, C, C, t, C)
                 for p in range(t):
                     for i in range(C):
                         r = _rect(x[t0 + p, i], rectify)
@@ -254,11 +256,11 @@ def density_vjp(const floating[:, ::1] x, const double[::1] beta, const double[:
                         u[p * C + i] = coef * grad_y[t0 + p, i]
                         acc_beta[i] += u[p * C + i]
                 # dL/dgamma += F^T @ U
-                _simd.cgdn_gemm_plain_f64(ft, t, u, C, tmp, C, t, C, C)
+                kern.gemm_plain(ft, t, u, C, tmp, C, t, C, C)
                 for k in range(C * C):
                     acc_gamma[k] += tmp[k]
                 # dL/dx = g s + f'(x) (U @ gamma^T)
-                _simd.cgdn_gemm_plain_f64(u, C, &gt_pad[0, 0], C + _VJP_PAD, q, C, C, t, C)
+                kern.gemm_plain(u, C, &gt_pad[0, 0], C + _VJP_PAD, q, C, C, t, C)
                 for p in range(t):
                     for k in range(C):
                         r = grad_y[t0 + p, k] * s[p * C + k] + df[p * C + k] * q[p * C + k]

@@ -1,46 +1,29 @@
 """Pick the kernel variant for this CPU: AVX-512, AVX2 or the baseline.
 
-The baseline module is SSE2 on x86-64 and NEON on aarch64 (its ``ISA`` says which).
-``CGDN_ISA=baseline|avx2|avx512|neon`` in the environment forces a variant at import (for
-tests and comparisons); asking for one the CPU cannot run falls back to the best one it
-can. A build made with ``CGDN_WIDE_EMULATION=1`` also has ``wide``, AVX-512's blockings in
-portable C for testing on any CPU (listed before the baseline, never the default).
-:func:`use` switches the variant the public functions run on at run time.
+Every variant is compiled into :mod:`cgdn._core` as a table of C kernels (one per
+instruction set and dtype); a :class:`cgdn._core.Variant` carries one variant's tables
+and the entry points that run on them. The baseline is SSE2 on x86-64 and NEON on
+aarch64 (its ``ISA`` says which). ``CGDN_ISA=baseline|avx2|avx512|neon`` in the
+environment forces a variant at import (for tests and comparisons); asking for one the
+CPU cannot run falls back to the best one it can. A build made with
+``CGDN_WIDE_EMULATION=1`` also has ``wide``, AVX-512's blockings in portable C for
+testing on any CPU (listed before the baseline, never the default). :func:`use` switches
+the variant the public functions run on at run time.
 """
-import functools
-import importlib
 import os
 from contextlib import contextmanager
 
-from cgdn import _kernels as _baseline
+from cgdn import _core
 
-_X86_ORDER = ("avx512", "avx2")
+# x86 variants need the CPU's support; the others (baseline, neon, wide) run anywhere
+# this module was built for
+_NEEDS_CPU = ("avx512", "avx2")
+_BUILT = {variant.ISA: variant for variant in _core.variants()}
 
 
 def available():
     """Names of the variants that are built and runnable here, best first."""
-    names = []
-    for isa in _X86_ORDER:
-        if _baseline.cpu_supports(isa):
-            try:
-                importlib.import_module(f"cgdn._kernels_{isa}")
-            except ImportError:
-                continue
-            names.append(isa)
-    if _wide_built():
-        names.append("wide")
-    return names + [_baseline.ISA]
-
-
-@functools.lru_cache(maxsize=None)
-def _wide_built():
-    """Whether this build has the variant ``wide`` (AVX-512's blockings emulated in
-    portable C, for maintainers' checks). Asked once: a failed import is not cached."""
-    try:
-        importlib.import_module("cgdn._kernels_wide")
-    except ImportError:
-        return False
-    return True
+    return [isa for isa in _BUILT if isa not in _NEEDS_CPU or _core.cpu_supports(isa)]
 
 
 def _default_of(names):
@@ -53,14 +36,13 @@ def best():
 
 
 def load(isa=None):
-    """The kernel module for ``isa`` (default: ``CGDN_ISA`` or the best available)."""
+    """The :class:`cgdn._core.Variant` for ``isa`` (default: ``CGDN_ISA`` or the best
+    available)."""
     isa = isa or os.environ.get("CGDN_ISA", "").strip().lower() or None
     runnable = available()
     if isa not in runnable:
         isa = _default_of(runnable)
-    if isa == _baseline.ISA:
-        return _baseline
-    return importlib.import_module(f"cgdn._kernels_{isa}")
+    return _BUILT[isa]
 
 
 kernels = load()

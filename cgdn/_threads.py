@@ -4,12 +4,12 @@ import numbers
 
 import numpy as np
 
-from cgdn import _kernels
+from cgdn import _core
 
 
 @functools.cache
 def _controller():
-    # Created lazily, after cgdn._kernels is imported, so libgomp is loaded.
+    # Created lazily, after cgdn._core is imported, so libgomp is loaded.
     import threadpoolctl
 
     return threadpoolctl.ThreadpoolController()
@@ -34,7 +34,7 @@ def effective_num_threads(num_threads):
         )
     if num_threads == 0:
         raise ValueError("num_threads must be a positive int, a negative int or None, got 0")
-    default = _kernels.default_num_threads()
+    default = _core.default_num_threads()
     if num_threads is None:
         return default
     num_threads = int(num_threads)

@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from cgdn import _kernels
+from cgdn import _core
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -184,7 +184,7 @@ def check_parameter(name, value, shape, dtype):
             with np.errstate(over="ignore", invalid="ignore"):
                 arr = arr.astype(dtype)
         arr = np.ascontiguousarray(arr)
-    status = _kernels.parameter_status(arr.reshape(-1)) if arr.size else 0
+    status = _core.parameter_status(arr.reshape(-1)) if arr.size else 0
     if status == 1:
         raise ValueError(f"{name} must be finite (in {dtype}), got non-finite values")
     if status == 2:

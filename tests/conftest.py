@@ -55,6 +55,8 @@ VARIANTS = _isa.available()
 
 @pytest.fixture(params=VARIANTS)
 def every_isa(request):
-    """Run the test once per kernel variant, through the public functions."""
-    with _isa.use(request.param):
-        yield request.param
+    """Run the test once per kernel variant: the public functions run on it inside the
+    test, and the fixture's value is the variant (cgdn._core.Variant), whose kernels the
+    private entry points (cgdn._testing) take."""
+    with _isa.use(request.param) as variant:
+        yield variant

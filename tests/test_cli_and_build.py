@@ -8,7 +8,7 @@ import pytest
 
 import cgdn
 from cgdn import __main__ as cli
-from cgdn import _kernels
+from cgdn import _core, _isa
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -82,9 +82,7 @@ def test_debug_build_matches_environment():
     # must really use the bounds-checked kernels.
     import os
 
-    from cgdn import _kernels
-
-    assert _kernels.DEBUG_BUILD == (os.environ.get("CGDN_CYTHON_DEBUG") == "1")
+    assert _core.DEBUG_BUILD == (os.environ.get("CGDN_CYTHON_DEBUG") == "1")
 
 
 def test_bench_quick_smoke(tmp_path):
@@ -108,7 +106,7 @@ def test_bench_isa_children_and_sweep(tmp_path):
     # --isa runs each variant in a child process; --sweep-channels picks channel counts.
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "cgdn", "bench", "--sweep-channels", "3:4",
-                          "--isa", _kernels.ISA, "--rounds", "1", "--repeats", "1",
+                          "--isa", _isa.kernels.ISA, "--rounds", "1", "--repeats", "1",
                           "--threads", "1", "--no-torch", "--no-numpy",
                           "--data-format", "channels_last", "channels_first",
                           "--json", str(out)],
@@ -118,7 +116,7 @@ def test_bench_isa_children_and_sweep(tmp_path):
 
     results = json.loads(out.read_text())["results"]
     assert [(r["isa"], r["data_format"], r["shape"]) for r in results] == [
-        (_kernels.ISA, layout, [1, 256, 256, c])
+        (_isa.kernels.ISA, layout, [1, 256, 256, c])
         for layout in ("channels_last", "channels_first") for c in (3, 4)]
     assert "| channels_first | 1,256,256,4 | 1 |" in run.stdout
 

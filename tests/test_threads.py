@@ -12,7 +12,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import cgdn
-from cgdn import _kernels
+from cgdn import _core
 from cgdn._threads import effective_num_threads
 
 
@@ -46,12 +46,12 @@ def test_effective_num_threads():
 def test_threadpoolctl_openmp_limit_is_respected():
     with threadpool_limits(limits=1, user_api="openmp"):
         assert effective_num_threads(None) == 1
-        assert _kernels.omp_max_threads() == 1
+        assert _core.omp_max_threads() == 1
 
 
 def test_openmp_env_var_respected():
     if os.environ.get("OMP_NUM_THREADS"):
-        assert effective_num_threads(None) == _kernels.omp_max_threads()
+        assert effective_num_threads(None) == _core.omp_max_threads()
 
 
 def test_blas_limits_restored_after_call(rng):

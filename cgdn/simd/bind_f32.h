@@ -1,4 +1,6 @@
-/* Binds the generic names of the kernel families to float32 (see kernels.h). */
+/* Binds the generic names the kernel families are written against to float32:
+ * the element and vector types and the primitives of vec.h (variant.c includes it
+ * when compiled with CGDN_DTYPE=32). */
 #define real float
 #define real_bits uint32_t
 #define vec cgdn_vf32
@@ -41,63 +43,8 @@
 /* range of positive normal finite values, as bit patterns */
 #define REAL_BITS_MIN 0x00800000u
 #define REAL_BITS_MAX 0x7F7FFFFFu
-/* kernel names: every function of the families, one per dtype */
-#define gemm_block cgdn_gemm_block_f32
-#define gemm_rows cgdn_gemm_rows_f32
-#define gemm_cols cgdn_gemm_cols_f32
-#define gemm_block_at cgdn_gemm_block_at_f32
-#define rows_panel_width cgdn_rows_panel_width_f32
-#define rows_packed_size cgdn_rows_packed_size_f32
-#define rows_pack cgdn_rows_pack_f32
-#define mix_rows_blocked cgdn_mix_rows_blocked_f32
-#define mix_rows_to cgdn_mix_rows_to_f32
-#define mix_rows_blocked_any cgdn_mix_rows_blocked_any_f32
-#define mix_rows_shared_body cgdn_mix_rows_shared_body_f32
-#define rows_tiled cgdn_rows_tiled_f32
-#define shared_setup cgdn_shared_setup_f32
-#define shared_pool cgdn_shared_pool_f32
-#define fused_input cgdn_fused_input_f32
-#define fused_pool_input cgdn_fused_pool_input_f32
-#define fused_load cgdn_fused_load_f32
-#define fused_store cgdn_fused_store_f32
-#define fused_pool_run cgdn_fused_pool_run_f32
-#define fused_single cgdn_fused_single_f32
-#define planes_step cgdn_planes_step_f32
-#define fused_shared cgdn_fused_shared_f32
-#define fused_quads cgdn_fused_quads_f32
-#define quads_one cgdn_quads_one_f32
-#define fused_mode cgdn_fused_mode_f32
-#define fused_rows cgdn_fused_rows_f32
-#define fused_block cgdn_fused_block_f32
-#define fused_blocked cgdn_fused_blocked_f32
-#define fused_chunk cgdn_fused_chunk_f32
-#define fused_rows_supported cgdn_fused_rows_supported_f32
-#define fused_rows_c cgdn_fused_rows_c_f32
-#define blocked_fits cgdn_blocked_fits_f32
-#define fused_blocked_any cgdn_fused_blocked_any_f32
-#define wide_block cgdn_wide_block_f32
-#define columns_fit cgdn_columns_fit_f32
-#define columns_group cgdn_columns_group_f32
-#define fused_columns cgdn_fused_columns_f32
-#define fused_wide_mode cgdn_fused_wide_mode_f32
-#define fused_wide_supported cgdn_fused_wide_supported_f32
-#define fused_wide cgdn_fused_wide_f32
-#define fused_planes_c cgdn_fused_planes_c_f32
-#define planes_group cgdn_planes_group_f32
-#define fused_planes_mode cgdn_fused_planes_mode_f32
-#define fused_planes_supported cgdn_fused_planes_supported_f32
-#define fused_planes cgdn_fused_planes_f32
-#define mix_rows_single cgdn_mix_rows_single_f32
-#define mix_rows_shared cgdn_mix_rows_shared_f32
-#define mix_rows cgdn_mix_rows_f32
-#define slab_stride cgdn_slab_stride_f32
-#define mix_slab cgdn_mix_slab_f32
-#define mix_slab_to cgdn_mix_slab_to_f32
-#define slab_panel cgdn_slab_panel_f32
-#define mix_slab_norm_supported cgdn_mix_slab_norm_supported_f32
-#define mix_slab_norm cgdn_mix_slab_norm_f32
-#define gemm_plain cgdn_gemm_plain_f32
-#define normalize_one cgdn_normalize_one_f32
-#define normalize_loop cgdn_normalize_loop_f32
-#define normalize cgdn_normalize_f32
-#define any_out_of_range cgdn_any_out_of_range_f32
+/* the positive normal finite range, and the scalar functions of this dtype */
+#define REAL_MIN FLT_MIN
+#define REAL_MAX FLT_MAX
+#define real_fabs fabsf
+#define real_pow powf

@@ -1,0 +1,671 @@
+# Compiler directives (boundscheck, wraparound, cdivision, ...) are set once, in setup.py.
+#
+# cgdn's core, compiled once, without instruction-set flags: the Python boundary of the
+# kernels (the plain case's checks, the work units, each thread's scratch, the careful
+# path's hand-off, the density functions), the OpenMP threads over tiles, and the probes
+# (CPU features, OpenMP, thread policy). What runs inside a tile is a kernel variant's
+# (cgdn/simd/variant.c, compiled once per instruction set and dtype): a const table of
+# C functions (cgdn/simd/table.h) that the tile loops here call once per tile.
+# cgdn._isa picks the variant this CPU runs best; each Variant object below carries one
+# variant's tables and the entry points that run on them.
+#
+# cgdn.apply_gdn enters through Variant.apply_plain (its plain case checked here in one
+# call, microseconds cheaper than in Python) or, after its general checks and
+# conversions, through Variant.run; both pick the work units here and hand the tiles
+# C-contiguous, same-dtype buffers only, so the tile kernels cannot fail: the loops are
+# ``noexcept nogil`` and run ``prange`` over tiles of pixels. No BLAS runs inside the
+# kernels, so results never depend on a BLAS library's thread settings.
+#
+# gamma convention: gamma[j, i] weighs input channel j in the pool of output channel i
+# (TensorFlow's orientation), i.e. pool = f(x) @ gamma per pixel.
+
+import os
+
+import numpy as np
+
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE,
+                             PyBuffer_Release, PyObject_GetBuffer)
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport INFINITY, fabs, pow
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from cgdn._openmp cimport CGDN_OPENMP_ENABLED, omp_get_max_threads
+
+cdef extern from "simd/cpu.h" nogil:
+    int cgdn_cpu_supports(const char* isa)
+
+cdef extern from "simd/vec.h" nogil:
+    # the normalization modes (shared by every variant)
+    int CGDN_GDN_SQRT, CGDN_IGDN_SQRT, CGDN_GDN_ONE, CGDN_IGDN_ONE
+
+cdef extern from *:
+    """
+    #ifndef CGDN_DEBUG_BUILD
+    #define CGDN_DEBUG_BUILD 0
+    #endif
+    """
+    bint CGDN_DEBUG_BUILD
+
+# Whether this module was built with CGDN_CYTHON_DEBUG=1 (bounds checks on).
+DEBUG_BUILD = bool(CGDN_DEBUG_BUILD)
+
+# A cache line, in bytes: each thread's scratch and the mixer start on one (NumPy and
+# malloc place blocks 16, 32 or 48 bytes past a line, where every AVX-512 vector load
+# straddles two lines); and the slack, in elements, that a scratch row keeps for moving
+# its start onto a line.
+cdef enum:
+    _LINE = 64
+    _LINE_SLACK = 16
+
+
+cdef inline void* _line_start(void* p) noexcept nogil:
+    # the first cache line boundary at or after p
+    return <void*> ((<uintptr_t> p + (_LINE - 1)) & ~(<uintptr_t> (_LINE - 1)))
+
+
+cdef inline const cgdn_kernels* kernels_of(const cgdn_variant* v,
+                                           Py_ssize_t itemsize) noexcept nogil:
+    # a variant's table for float32 (itemsize 4) or float64 (8)
+    return v.f32 if itemsize == 4 else v.f64
+
+
+cdef Py_ssize_t tile_area(const cgdn_variant* v, Py_ssize_t n_ch, Py_ssize_t tile,
+                          bint channels_last) noexcept nogil:
+    # elements of one of a tile's two scratch areas (f, then pool), padding included
+    cdef Py_ssize_t lanes = v.f32.lanes
+    if channels_last:
+        return tile * n_ch + CGDN_TILE_PAD
+    # channels_first rows are whole vectors long (slab_stride in gemm.h): round up to this
+    # variant's widest vector, float32's
+    return n_ch * ((tile + lanes - 1) // lanes * lanes) + CGDN_TILE_PAD
+
+
+cdef Py_ssize_t scratch_elements(const cgdn_variant* v, Py_ssize_t n_ch, Py_ssize_t tile,
+                                 bint channels_last) noexcept nogil:
+    # scratch elements one thread needs: its two areas, and the slack for starting them
+    # on a cache line wherever its row starts
+    return 2 * tile_area(v, n_ch, tile, channels_last) + _LINE_SLACK
+
+
+cdef cgdn_settings make_settings(double alpha, double epsilon, bint inverse, bint rectify):
+    cdef cgdn_settings s
+    s.pool_mode = (CGDN_POOL_SQUARE if alpha == 2.0 else
+                   (CGDN_POOL_ABS if alpha == 1.0 else CGDN_POOL_POW))
+    if epsilon == 0.5:
+        s.fast_mode = CGDN_IGDN_SQRT if inverse else CGDN_GDN_SQRT
+    elif epsilon == 1.0:
+        s.fast_mode = CGDN_IGDN_ONE if inverse else CGDN_GDN_ONE
+    else:
+        s.fast_mode = -1
+    s.alpha = alpha
+    s.epsilon = epsilon
+    s.inverse = inverse
+    s.rectify = rectify
+    return s
+
+
+# ---------------------------------------------------------------------------------------
+# Tiles
+
+cdef void* new_mixer(const cgdn_kernels* k, const void* gamma, Py_ssize_t n_ch,
+                     bint channels_last, void** block) except NULL:
+    # gamma as the tiles' mixer reads it, packed in panels (channels_last) or transposed
+    # (channels_first), made by the variant in C memory that starts on a cache line (the
+    # GEMM loads every vector of the panels once per block of pixels; at 16-48 bytes past
+    # a line every AVX-512 load straddles two). *block receives what the caller frees.
+    # Made in C, not as a NumPy array: the array's placement took microseconds per call.
+    cdef void* m
+    block[0] = malloc(k.mixer_size(n_ch, channels_last) * k.itemsize + _LINE)
+    if block[0] == NULL:
+        raise MemoryError()
+    m = _line_start(block[0])
+    k.make_mixer(gamma, n_ch, channels_last, m)
+    return m
+
+
+cdef const void* tile_mixer(const cgdn_kernels* k, const void* gamma, Py_ssize_t n_ch,
+                            bint channels_last, void** block) except NULL:
+    # the mixer a layout's tiles read: gamma itself where the channels_last mixers share
+    # lanes between pixels (they read gamma unpacked; *block is NULL), else new_mixer's
+    block[0] = NULL
+    if channels_last and k.mixer_shared(n_ch):
+        return gamma
+    return new_mixer(k, gamma, n_ch, channels_last, block)
+
+
+cdef cgdn_tile make_tile(const cgdn_kernels* k, const void* beta, const void* gamma,
+                         Py_ssize_t n_ch, const void* mixer) noexcept nogil:
+    cdef cgdn_tile tl
+    tl.beta = beta
+    tl.gamma = gamma
+    tl.mixer = mixer
+    tl.n_ch = n_ch
+    k.plan(&tl)
+    return tl
+
+
+cdef Py_ssize_t tiles_channels_last(const cgdn_variant* v, Py_ssize_t itemsize,
+                                    const char* x, char* out, const cgdn_tile* tl,
+                                    Py_ssize_t n_pixels, Py_ssize_t tile, char* scratch,
+                                    Py_ssize_t scratch_stride, unsigned char* flags,
+                                    const cgdn_settings* s, int num_threads) noexcept nogil:
+    # Every tile of a (n_pixels, n_ch) run into out (may be x), on num_threads threads;
+    # thread k's scratch at scratch + k * scratch_stride elements; flags: one per tile,
+    # 1 = careful path. Returns the number of tiles flagged.
+    cdef const cgdn_kernels* k = kernels_of(v, itemsize)
+    cdef Py_ssize_t n_ch = tl.n_ch, area = tile_area(v, n_ch, tile, True) * itemsize
+    cdef Py_ssize_t n_tiles = (n_pixels + tile - 1) // tile, t, at, n_flagged = 0
+    cdef char* work
+    cdef unsigned char flag
+    with parallel(num_threads=num_threads):
+        work = <char*> _line_start(scratch + threadid() * scratch_stride * itemsize)
+        for t in prange(n_tiles, schedule="static"):
+            at = t * tile * n_ch * itemsize
+            flag = k.tile_last(x + at, out + at, tl, work, work + area,
+                               min(tile, n_pixels - t * tile), s, True)
+            flags[t] = flag
+            n_flagged += flag
+    return n_flagged
+
+
+# channels_first blocks of one image: [0, head) if head > 0, then tiles of `tile`. `head`
+# here is used_head's: 0 or less than n_pos.
+
+cdef inline Py_ssize_t n_blocks(Py_ssize_t n_pos, Py_ssize_t tile,
+                                Py_ssize_t head) noexcept nogil:
+    return (head > 0) + (n_pos - head + tile - 1) // tile
+
+
+cdef inline Py_ssize_t _block_start(Py_ssize_t k, Py_ssize_t tile,
+                                    Py_ssize_t head) noexcept nogil:
+    if head == 0:
+        return k * tile
+    return 0 if k == 0 else head + (k - 1) * tile
+
+
+cdef inline Py_ssize_t _block_length(Py_ssize_t k, Py_ssize_t n_pos, Py_ssize_t tile,
+                                     Py_ssize_t head) noexcept nogil:
+    if head > 0 and k == 0:
+        return head
+    return min(tile, n_pos - _block_start(k, tile, head))
+
+
+cdef Py_ssize_t tiles_channels_first(const cgdn_variant* v, Py_ssize_t itemsize,
+                                     const char* x, char* out, const cgdn_tile* tl,
+                                     Py_ssize_t n_batch, Py_ssize_t n_pos, Py_ssize_t tile,
+                                     Py_ssize_t head, char* scratch,
+                                     Py_ssize_t scratch_stride, unsigned char* flags,
+                                     const cgdn_settings* s, int num_threads) noexcept nogil:
+    # as tiles_channels_last over (n_batch, n_ch, n_pos); tile t is block t % n_blocks of
+    # image t // n_blocks; head is used_head's
+    cdef const cgdn_kernels* k = kernels_of(v, itemsize)
+    cdef Py_ssize_t n_ch = tl.n_ch, area = tile_area(v, n_ch, tile, False) * itemsize
+    cdef Py_ssize_t blocks = n_blocks(n_pos, tile, head), n_tiles = n_batch * blocks
+    cdef Py_ssize_t t, b, j, at, n_flagged = 0
+    cdef char* work
+    cdef unsigned char flag
+    with parallel(num_threads=num_threads):
+        work = <char*> _line_start(scratch + threadid() * scratch_stride * itemsize)
+        for t in prange(n_tiles, schedule="static"):
+            b = t // blocks
+            j = t - b * blocks
+            at = (b * n_ch * n_pos + _block_start(j, tile, head)) * itemsize
+            flag = k.tile_first(x + at, out + at, tl, work, work + area,
+                                _block_length(j, n_pos, tile, head), n_pos, n_pos, s, True)
+            flags[t] = flag
+            n_flagged += flag
+    return n_flagged
+
+
+cdef Py_ssize_t used_head(Py_ssize_t n_pos, Py_ssize_t tile, Py_ssize_t head) except -1:
+    # the head block of an image of n_pos positions: `head`, or none (0) if it would be
+    # the whole image
+    if tile < 1 or head < 0 or head >= tile:
+        raise ValueError("need tile >= 1 and 0 <= head < tile")
+    return head if head < n_pos else 0
+
+
+# ---------------------------------------------------------------------------------------
+# A whole call: work units, scratch, the tiles and the careful path, from whole arrays
+
+# Work-unit sizes. They depend only on the shape (and, for channels_first, where the
+# input starts relative to a cache line), never on the thread count or the instruction
+# set; no result depends on them, so results are identical for any number of threads.
+
+cdef inline Py_ssize_t _tile_pixels(Py_ssize_t n_ch) noexcept nogil:
+    # Pixels per channels_last tile. Below 64 channels small tiles win: each tile's passes
+    # (f(x), mix, normalization) then stay in L1 (measured at C = 16: tiles of 64 pixels
+    # 1.2x faster than 512; at C = 1-4 tiles of about 1024 elements were best). From 64
+    # channels the mix is GEMM-bound and longer tiles keep the packed gamma in use. Below
+    # 64 channels a tile is a multiple of 8 pixels: the one-pass kernels work in groups of
+    # up to 8 or 12 pixels, and a group cut short by the tile's end costs nearly a whole
+    # one (with groups of 8 transposed pixels, AVX2 at C = 9-12, 1 thread: 5-8% faster
+    # than tiles of 1024 // C pixels; within 2% at most other channel counts below 32,
+    # side by side).
+    if n_ch < 64:
+        return max(32, 1024 // n_ch // 8 * 8)
+    return 240 if n_ch <= 96 else 512
+
+
+cdef inline Py_ssize_t _tile_positions(Py_ssize_t n_ch) noexcept nogil:
+    # Spatial positions per channels_first tile (one image's block of positions): 256
+    # measured best or within noise of the best from 3 to 320 channels.
+    return 256
+
+
+cdef inline Py_ssize_t _head_positions(const void* x, Py_ssize_t itemsize,
+                                       Py_ssize_t tile) noexcept nogil:
+    # Positions in the first channels_first block of each image: as many as bring the next
+    # block's start in the first channel of the first image onto a cache line (0 when it
+    # is on one). The blocks' vectors of x then do not straddle two lines where the planes
+    # are whole lines long (power-of-two images). Side by side on the same arrays, x 16 or
+    # 32 bytes past a line (NumPy places large arrays 16 bytes past one), float32: AVX-512
+    # 4-10% faster at C = 32-128 and 1-4% at 192 (1 and 2 threads); AVX2 5-11% at C =
+    # 16-32 with x 16 bytes past a line. Results do not depend on it: every position is
+    # computed alone.
+    cdef Py_ssize_t head = ((_LINE - <Py_ssize_t> (<uintptr_t> x % _LINE)) % _LINE) // itemsize
+    return head if head < tile else 0   # tile <= positions: a head is never a whole image
+
+
+cdef struct Call:
+    const void* x           # channels_last (n_units, n_ch); channels_first (n_batch, n_ch, n_units)
+    void* out               # like x; x itself, or not overlapping it
+    const void* beta        # (n_ch,)
+    const void* gamma       # (n_ch, n_ch)
+    Py_ssize_t itemsize     # 4: float32, 8: float64
+    Py_ssize_t n_batch      # channels_last: 1
+    Py_ssize_t n_ch
+    Py_ssize_t n_units      # pixels (channels_last) or positions per image
+    bint channels_last
+
+
+cdef Py_ssize_t _run_tiles(const cgdn_variant* v, const Call* c, Py_ssize_t tile,
+                           Py_ssize_t head, unsigned char* flags, const cgdn_settings* s,
+                           int num_threads) except -1:
+    # the tiles of a call, with its mixer and each thread's scratch made here; returns the
+    # number of tiles flagged
+    cdef const cgdn_kernels* k = kernels_of(v, c.itemsize)
+    cdef void* mixer_block = NULL
+    cdef void* scratch_block = NULL
+    cdef Py_ssize_t stride = scratch_elements(v, c.n_ch, tile, c.channels_last), n_flagged
+    cdef cgdn_tile tl = make_tile(k, c.beta, c.gamma, c.n_ch,
+                                  tile_mixer(k, c.gamma, c.n_ch, c.channels_last,
+                                             &mixer_block))
+    try:
+        scratch_block = malloc(num_threads * stride * c.itemsize)
+        if scratch_block == NULL:
+            raise MemoryError()
+        with nogil:
+            if c.channels_last:
+                n_flagged = tiles_channels_last(
+                    v, c.itemsize, <const char*> c.x, <char*> c.out, &tl, c.n_units, tile,
+                    <char*> scratch_block, stride, flags, s, num_threads)
+            else:
+                n_flagged = tiles_channels_first(
+                    v, c.itemsize, <const char*> c.x, <char*> c.out, &tl, c.n_batch,
+                    c.n_units, tile, head, <char*> scratch_block, stride, flags, s,
+                    num_threads)
+    finally:
+        free(scratch_block)
+        free(mixer_block)
+    return n_flagged
+
+
+cdef int _real_format(const Py_buffer* view) noexcept:
+    # the element size of a buffer of native float32 or float64 ("f", "d"), else 0
+    if view.format == NULL or view.format[0] == 0 or view.format[1] != 0:
+        return 0
+    if view.format[0] == b'f' and view.itemsize == 4:
+        return 4
+    if view.format[0] == b'd' and view.itemsize == 8:
+        return 8
+    return 0
+
+
+cdef int _status(const floating* values, Py_ssize_t n) noexcept nogil:
+    # 0 if every value is finite and >= 0; 1 if one is NaN or infinite; 2 if one is
+    # negative (and all are finite)
+    cdef Py_ssize_t k
+    cdef floating v
+    cdef int status = 0
+    for k in range(n):
+        v = values[k]
+        if v - v != 0:      # inf or NaN
+            return 1
+        if v < 0:
+            status = 2
+    return status
+
+
+cdef int _values_status(const Py_buffer* view) noexcept nogil:
+    # parameter_status of a float32 or float64 buffer
+    if view.itemsize == 4:
+        return _status(<const float*> view.buf, view.len // 4)
+    return _status(<const double*> view.buf, view.len // 8)
+
+
+cdef object _refuse(bint plain, str message):
+    # _arrays' answer to arrays outside what it takes: None for apply_plain (the general
+    # path decides), a ValueError naming the problem for run's direct callers
+    if plain:
+        return None
+    raise ValueError(message)
+
+
+# num_threads=None is capped at the CPU count unless OMP_NUM_THREADS is set (0: no cap);
+# libgomp reads OMP_NUM_THREADS once, at load: so does this module.
+cdef int _default_cap = 0 if os.environ.get("OMP_NUM_THREADS") else (os.cpu_count() or 1)
+
+
+cdef int _default_threads() noexcept nogil:
+    cdef int n = omp_get_max_threads()
+    if _default_cap > 0 and n > _default_cap:
+        n = _default_cap
+    return n if n > 1 else 1
+
+
+cdef object _ndarray = np.ndarray
+
+
+cdef object _call(Variant self, const Call* c, object x, object beta, object gamma,
+                  object out, const cgdn_settings* s, Py_ssize_t num_threads):
+    # the work units of a call, its tiles, and the careful path for the tiles flagged
+    cdef Py_ssize_t tile, head = 0, n_tiles, n_flagged
+    cdef unsigned char* flags
+    cdef unsigned char[::1] flag_view
+    if c.channels_last:
+        tile = min(_tile_pixels(c.n_ch), c.n_units)
+        n_tiles = (c.n_units + tile - 1) // tile
+    else:
+        tile = min(_tile_positions(c.n_ch), c.n_units)
+        head = used_head(c.n_units, tile, _head_positions(c.x, c.itemsize, tile))
+        n_tiles = c.n_batch * n_blocks(c.n_units, tile, head)
+    num_threads = max(1, min(num_threads, n_tiles))
+    flags = <unsigned char*> malloc(n_tiles)
+    if flags == NULL:
+        raise MemoryError()
+    try:
+        n_flagged = _run_tiles(self.v, c, tile, head, flags, s, <int> num_threads)
+        if n_flagged:
+            # some pools overflowed or underflowed: those tiles were left unwritten
+            from cgdn._careful import rescue_tiles
+            if c.channels_last:
+                shape = (c.n_units, c.n_ch)
+            else:
+                shape = (c.n_batch, c.n_ch, c.n_units)
+            flagged = np.empty(n_tiles, dtype=np.uint8)
+            flag_view = flagged
+            memcpy(&flag_view[0], flags, n_tiles)
+            rescue_tiles(self, x.reshape(shape), out.reshape(shape), flagged, tile, head,
+                         c.channels_last, beta, gamma, inverse=bool(s.inverse),
+                         rectify=bool(s.rectify), alpha=s.alpha, epsilon=s.epsilon)
+    finally:
+        free(flags)
+    return out
+
+cdef object _arrays(Variant self, object x, object beta, object gamma, object out,
+                    bint data_last, const cgdn_settings* s, Py_ssize_t num_threads,
+                    bint plain):
+    # GDN of whole arrays. With `plain` (apply_plain): None wherever the arrays are not
+    # the plain case (the general path decides, converts or raises); without (run): a
+    # ValueError instead. out None: a new array (plain only).
+    cdef Py_buffer xv, bv, gv, ov
+    cdef int held = 0, size
+    cdef Py_ssize_t i
+    cdef uintptr_t x0, x1, o0, o1
+    cdef Call c
+    try:
+        try:
+            PyObject_GetBuffer(x, &xv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+            held = 1
+            PyObject_GetBuffer(beta, &bv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+            held = 2
+            PyObject_GetBuffer(gamma, &gv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+            held = 3
+        except (BufferError, ValueError, TypeError):
+            if plain:
+                return None
+            raise
+        size = _real_format(&xv)
+        c.channels_last = data_last or xv.ndim == 2
+        if (xv.ndim < 2 or xv.len == 0 or size == 0 or bv.ndim != 1 or gv.ndim != 2
+                or _real_format(&bv) != size or _real_format(&gv) != size):
+            return _refuse(plain, "x, beta and gamma must be float32 or float64 arrays "
+                                  "of one dtype, x of rank >= 2 and not empty")
+        c.n_ch = xv.shape[xv.ndim - 1] if c.channels_last else xv.shape[1]
+        if bv.shape[0] != c.n_ch or gv.shape[0] != c.n_ch or gv.shape[1] != c.n_ch:
+            return _refuse(plain, "beta and gamma must match the channel count")
+        if plain and (_values_status(&bv) or _values_status(&gv)):
+            return None
+        if out is None:
+            if not plain:
+                raise ValueError("out is required")
+            out = np.empty_like(x)
+        try:
+            PyObject_GetBuffer(out, &ov,
+                               PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
+            held = 4
+        except (BufferError, ValueError, TypeError):
+            if plain:
+                return None
+            raise
+        x0 = <uintptr_t> xv.buf
+        x1 = x0 + xv.len
+        o0 = <uintptr_t> ov.buf
+        o1 = o0 + ov.len
+        if (_real_format(&ov) != size or ov.ndim != xv.ndim
+                or (o0 != x0 and o0 < x1 and x0 < o1)):
+            return _refuse(plain, "out must have x's dtype and shape, and be x or not "
+                                  "overlap it")
+        for i in range(xv.ndim):
+            if ov.shape[i] != xv.shape[i]:
+                return _refuse(plain, "out must have the shape of x")
+        c.x = xv.buf
+        c.out = ov.buf
+        c.beta = bv.buf
+        c.gamma = gv.buf
+        c.itemsize = size
+        c.n_batch = 1 if c.channels_last else xv.shape[0]
+        c.n_units = xv.len // size // c.n_ch // c.n_batch
+        return _call(self, &c, x, beta, gamma, out, s, num_threads)
+    finally:
+        if held >= 4:
+            PyBuffer_Release(&ov)
+        if held >= 3:
+            PyBuffer_Release(&gv)
+        if held >= 2:
+            PyBuffer_Release(&bv)
+        if held >= 1:
+            PyBuffer_Release(&xv)
+
+
+cdef class Variant:
+    """One kernel variant (instruction set) of this build, and the entry points that run
+    on its kernels. :func:`variants` lists them; ``cgdn._isa`` picks one."""
+
+    def __init__(self):
+        raise TypeError("Variant objects come from cgdn._core.variants()")
+
+    def __repr__(self):
+        return f"<cgdn kernel variant {self.ISA!r}>"
+
+    def run(self, x, beta, gamma, out, bint channels_last, double alpha, double epsilon,
+            bint inverse, bint rectify, Py_ssize_t num_threads):
+        """GDN of ``x`` into ``out`` with checked arguments, as :func:`cgdn.apply_gdn`
+        runs it.
+
+        ``x``, ``beta`` (C,), ``gamma`` (C, C) and ``out`` (x's shape; ``x`` itself or not
+        overlapping it) are C-contiguous arrays of one dtype, float32 or float64; ``x`` is
+        (..., C) if ``channels_last`` (or of rank 2), else (N, C, ...). Picks the work
+        units (tiles of pixels or of positions), makes the mixer and each thread's
+        scratch, runs the tiles on ``num_threads`` threads (at most one per tile) and
+        finishes flagged tiles on the careful path. Returns ``out``.
+        """
+        if num_threads < 1:
+            raise ValueError("num_threads must be >= 1")
+        cdef cgdn_settings s = make_settings(alpha, epsilon, inverse, rectify)
+        return _arrays(self, x, beta, gamma, out, channels_last, &s, num_threads, False)
+
+    def apply_plain(self, inputs, beta, gamma, inverse, rectify, alpha, epsilon,
+                    data_format, out, num_threads):
+        """:func:`cgdn.apply_gdn` in one call for its plain case, else None.
+
+        Plain: ``inputs``, ``beta``, ``gamma`` (and ``out`` if given) are ndarrays (not
+        subclasses), C-contiguous, of one native dtype, float32 or float64, with the
+        shapes apply_gdn asks for; ``inputs`` not empty, ``beta`` and ``gamma`` finite and
+        >= 0; ``out`` writeable and ``inputs`` itself or not overlapping it; ``inverse``
+        and ``rectify`` bools, ``alpha`` and ``epsilon`` finite positive floats,
+        ``data_format`` one of the two names, ``num_threads`` None or a positive int. The
+        result is what apply_gdn's general path gives (the same work units and kernels);
+        anything else returns None, for that path to convert, copy or raise.
+        """
+        cdef cgdn_settings s
+        cdef bint data_last
+        cdef Py_ssize_t threads
+        if type(inputs) is not _ndarray or type(beta) is not _ndarray or \
+                type(gamma) is not _ndarray or (out is not None and type(out) is not _ndarray):
+            return None
+        if not ((inverse is True or inverse is False) and (rectify is True or rectify is False)
+                and type(alpha) is float and type(epsilon) is float):
+            return None
+        if not (0 < <double> alpha < INFINITY and 0 < <double> epsilon < INFINITY):
+            return None
+        if type(data_format) is not str:
+            return None
+        if data_format == "channels_last":
+            data_last = True
+        elif data_format == "channels_first":
+            data_last = False
+        else:
+            return None
+        if num_threads is None:
+            threads = _default_threads()
+        elif type(num_threads) is int and 0 < num_threads <= 1 << 20:
+            threads = num_threads
+        else:
+            return None
+        s = make_settings(alpha, epsilon, inverse, rectify)
+        return _arrays(self, inputs, beta, gamma, out, data_last, &s, threads, True)
+
+    def rescue_tile(self, const floating[:, :, ::1] x,      # IN  canonical input (3-D view)
+                    const floating[::1] beta,
+                    const floating[:, ::1] gamma,
+                    floating[:, :, ::1] out,           # OUT like x; may be x
+                    unsigned char[::1] bad,            # OUT one flag per pixel of the tile
+                    bint channels_last, Py_ssize_t t, Py_ssize_t tile, Py_ssize_t head,
+                    double alpha, double epsilon, bint inverse, bint rectify):
+        """Finish flagged tile ``t``: write its in-range pixels, mark the others in ``bad``.
+
+        ``x`` is ``(1, n_pixels, C)`` for channels_last or ``(N, C, n_positions)`` for
+        channels_first; ``tile`` and ``head`` (channels_first only) are those of the fast
+        pass. The tile is computed by the same arithmetic as in the fast pass, into a
+        temporary, so the pixels written are bit-identical to a clean run. Returns
+        ``(b, start, n)``: the tile's image (0 for channels_last), its first pixel
+        (channels_last) or position in that image (channels_first), and its number of
+        pixels.
+        """
+        cdef Py_ssize_t n_ch = beta.shape[0], b = 0, start, n, blocks, i, j, area, stride
+        cdef cgdn_settings s = make_settings(alpha, epsilon, inverse, rectify)
+        cdef const cgdn_kernels* k = kernels_of(self.v, sizeof(floating))
+        cdef void* block = NULL
+        cdef cgdn_tile tl
+        cdef floating[::1] w, tmp
+        if channels_last:
+            start = t * tile
+            n = min(tile, x.shape[1] - start)
+        else:
+            head = used_head(x.shape[2], tile, head)
+            blocks = n_blocks(x.shape[2], tile, head)
+            b = t // blocks
+            start = _block_start(t - b * blocks, tile, head)
+            n = _block_length(t - b * blocks, x.shape[2], tile, head)
+        if n <= 0 or bad.shape[0] < n or gamma.shape[0] != n_ch or gamma.shape[1] != n_ch:
+            raise ValueError("tile index or buffers out of range")
+        dtype = np.float32 if floating is float else np.float64
+        w = np.empty(scratch_elements(self.v, n_ch, n, channels_last), dtype=dtype)
+        area = tile_area(self.v, n_ch, n, channels_last)
+        tmp = np.empty(n * n_ch, dtype=dtype)
+        tl = make_tile(k, &beta[0], &gamma[0, 0], n_ch,
+                       tile_mixer(k, &gamma[0, 0], n_ch, channels_last, &block))
+        stride = (n + k.lanes - 1) // k.lanes * k.lanes   # channels_first rows of scratch
+        try:
+            with nogil:
+                if channels_last:
+                    k.tile_last(&x[0, start, 0], &tmp[0], &tl, &w[0], &w[area], n, &s, False)
+                    for j in range(n):
+                        bad[j] = k.pixel_bad(&x[0, start + j, 0], 1, &w[area + j * n_ch], 1,
+                                             n_ch)
+                        if not bad[j]:
+                            for i in range(n_ch):
+                                out[0, start + j, i] = tmp[j * n_ch + i]
+                else:
+                    k.tile_first(&x[b, 0, start], &tmp[0], &tl, &w[0], &w[area], n,
+                                 x.shape[2], n, &s, False)
+                    for j in range(n):
+                        bad[j] = k.pixel_bad(&x[b, 0, start + j], x.shape[2], &w[area + j],
+                                             stride, n_ch)
+                        if not bad[j]:
+                            for i in range(n_ch):
+                                out[b, i, start + j] = tmp[i * n + j]
+        finally:
+            free(block)
+        return b, start, n
+
+
+cdef Variant _variant(const cgdn_variant* v):
+    cdef Variant variant = Variant.__new__(Variant)
+    variant.v = v
+    variant.ISA = v.f32.isa.decode()
+    variant.VECTOR_REGISTERS = v.f32.registers
+    variant.MAX_PANEL_VECTORS = v.f32.max_panel_vectors
+    variant.LANES = {"float32": v.f32.lanes, "float64": v.f64.lanes}
+    return variant
+
+
+def variants():
+    """The kernel variants built into this module, best first (whether this CPU runs
+    them or not: :func:`cpu_supports`)."""
+    cdef Py_ssize_t i = 0
+    found = []
+    while cgdn_variants[i].f32 != NULL:
+        found.append(_variant(&cgdn_variants[i]))
+        i += 1
+    return found
+
+
+def cpu_supports(isa):
+    """Whether this CPU (and OS) can run the kernels built for ``isa``: 'avx2', 'avx512'."""
+    return bool(cgdn_cpu_supports(isa.encode()))
+
+
+def parameter_status(const floating[::1] values):
+    """0 if every value is finite and >= 0; 1 if one is NaN or infinite; 2 if one is
+    negative (and all are finite). One pass without the GIL, so that checking a
+    parameter costs less than NumPy's reductions on small arrays."""
+    cdef int status
+    with nogil:
+        status = _status(&values[0], values.shape[0]) if values.shape[0] else 0
+    return status
+
+
+def default_num_threads():
+    """The thread count of ``num_threads=None``: the calling thread's OpenMP default
+    (``OMP_NUM_THREADS``, threadpoolctl's OpenMP limits), capped at the CPU count when
+    ``OMP_NUM_THREADS`` was unset when cgdn was imported (libgomp reads it once, then)."""
+    return _default_threads()
+
+
+include "_density_impl.pxi"
+
+
+def omp_max_threads():
+    """``omp_get_max_threads()`` of the calling thread (1 in a build without OpenMP)."""
+    return omp_get_max_threads()
+
+
+def openmp_enabled():
+    """Whether the kernels were compiled with OpenMP."""
+    return bool(CGDN_OPENMP_ENABLED)

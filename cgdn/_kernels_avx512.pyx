@@ -1,3 +1,0 @@
-# The GDN kernels compiled for: AVX-512 (F, VL, BW, DQ) + FMA. setup.py sets the flags; cgdn._isa picks
-# the best variant this CPU runs. All variants share one body:
-include "_kernels_impl.pxi"
