@@ -504,11 +504,9 @@ CGDN_INLINE vrange planes_group(const vec *v, const vec *f, real *y, ptrdiff_t y
     return range;
 }
 
-/* One step of V vectors of positions (left >= V LANES: whole; a constant in the main
- * loop, so that its loads and stores need no tests: 5-12% faster at C = 12-16 on AVX2,
- * within noise on AVX-512, side by side; the same split of the channels_last loops for
- * C <= 8 was within noise, or slower at C = 1). The last C % G rows form a shorter
- * group. */
+/* One step of V vectors of positions (left = V LANES, a constant: the loads and stores
+ * need no tests, 5-12% faster at C = 12-16 on AVX2 than testing them, within noise on
+ * AVX-512, side by side). The last C % G rows form a shorter group. */
 CGDN_INLINE vrange planes_step(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
                                const real *gamma, const real *beta, ptrdiff_t left,
                                int rectify, int pool_abs, const int mode, const int C,
@@ -535,29 +533,52 @@ CGDN_INLINE vrange planes_step(const real *x, ptrdiff_t xs, real *y, ptrdiff_t y
 CGDN_INLINE int fused_planes_c(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
                                const real *gamma, const real *beta, ptrdiff_t n,
                                int rectify, int pool_abs, const int mode, const int C) {
-    const int V = CGDN_PLANES_VECS;
+    const int V = CGDN_PLANES_VECS, W = CGDN_PLANES_VECS * LANES;
     vrange range = v_range_init();
     ptrdiff_t p = 0;
-    for (; p + V * LANES <= n; p += V * LANES)
-        range = planes_step(x + p, xs, y + p, ys, gamma, beta, V * LANES, rectify, pool_abs,
-                            mode, C, V, range);
-    for (; p + LANES <= n; p += LANES)
-        range = planes_step(x + p, xs, y + p, ys, gamma, beta, LANES, rectify, pool_abs, mode,
-                            C, 1, range);
-    if (p < n)
-        range = planes_step(x + p, xs, y + p, ys, gamma, beta, n - p, rectify, pool_abs, mode,
-                            C, 1, range);
+    for (; p + W <= n; p += W)
+        range = planes_step(x + p, xs, y + p, ys, gamma, beta, W, rectify, pool_abs, mode, C,
+                            V, range);
+    if (p < n) {
+        /* The last n - p < W positions: one whole step through buffers, zero past n (the
+         * pools of those lanes are beta, as a tail load's fill gave; never stored back).
+         * One copy of the step per channel count and mode instead of three (whole steps
+         * of V vectors, of one vector, a partial one): a third of the compile time, the
+         * same results; tails are rare (tiles of 256 positions are whole steps). */
+        real xb[CGDN_PLANES_MAX * CGDN_PLANES_VECS * LANES];
+        real yb[CGDN_PLANES_MAX * CGDN_PLANES_VECS * LANES];
+        const ptrdiff_t left = n - p;
+        int j;
+        for (j = 0; j < C; j++) {
+            memcpy(xb + j * W, x + j * xs + p, (size_t)left * sizeof(real));
+            memset(xb + j * W + left, 0, (size_t)(W - left) * sizeof(real));
+        }
+        range = planes_step(xb, W, yb, W, gamma, beta, W, rectify, pool_abs, mode, C, V, range);
+        for (j = 0; j < C; j++) memcpy(y + j * ys + p, yb + j * W, (size_t)left * sizeof(real));
+    }
     return v_range_ok(range);
 }
 
-CGDN_INLINE int fused_planes_mode(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
-                                  const real *gamma, const real *beta, ptrdiff_t n,
-                                  ptrdiff_t C, int rectify, int pool_abs, const int mode) {
+/* A constant-C copy per channel count; the normalization mode is a constant too up to 4
+ * channels (planes_few), where a step's work is short enough for the mode's branch per
+ * output vector to show (side by side in a C harness, AMD EPYC, AVX2 float32, 1 thread:
+ * C = 4 9-20% slower with the mode known at run time; from 5 channels within the noise,
+ * and a quarter of the compile time). */
+CGDN_INLINE int planes_few(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
+                           const real *gamma, const real *beta, ptrdiff_t n, ptrdiff_t C,
+                           int rectify, int pool_abs, const int mode) {
     switch (C) {
     case 1: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 1);
     case 2: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 2);
     case 3: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 3);
-    case 4: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 4);
+    default: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 4);
+    }
+}
+
+static int planes_more(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys, const real *gamma,
+                       const real *beta, ptrdiff_t n, ptrdiff_t C, int rectify, int pool_abs,
+                       int mode) {
+    switch (C) {
     case 5: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 5);
     case 6: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 6);
     case 7: return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, 7);
@@ -585,10 +606,11 @@ static int fused_planes_supported(ptrdiff_t C) {
 static int fused_planes(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys, const real *gamma,
                         const real *beta, ptrdiff_t n, ptrdiff_t C, int mode, int rectify,
                         int pool_abs) {
+    if (C > 4) return planes_more(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, mode);
     switch (mode) {
-    case CGDN_GDN_SQRT: return fused_planes_mode(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_SQRT);
-    case CGDN_IGDN_SQRT: return fused_planes_mode(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_SQRT);
-    case CGDN_GDN_ONE: return fused_planes_mode(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_ONE);
-    default: return fused_planes_mode(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_ONE);
+    case CGDN_GDN_SQRT: return planes_few(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_SQRT);
+    case CGDN_IGDN_SQRT: return planes_few(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_SQRT);
+    case CGDN_GDN_ONE: return planes_few(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_ONE);
+    default: return planes_few(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_ONE);
     }
 }
