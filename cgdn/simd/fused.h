@@ -338,11 +338,20 @@ static int fused_blocked_any(const real *x, real *y, const real *packed, const r
                              ptrdiff_t n, int rectify, int pool_abs, const int mode,
                              ptrdiff_t C) {
     if (!blocked_fits(C)) return 0;
+    /* Only the K that blocked_fits can accept beyond 16 channels are compiled (blocks of
+     * at least 4 rows, K LANES > 16): none with 16 registers (AVX2, SSE2), whose blocks of
+     * 3 vectors have 2 rows; with 32, every K that is more than 16 lanes. */
     switch ((C + LANES - 1) / LANES) {
+#if CGDN_FUSED_ROWS(1) >= 4 && LANES > 16
     case 1: return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, (int)C, 1);
+#endif
+#if CGDN_FUSED_ROWS(2) >= 4 && 2 * LANES > 16
     case 2: return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, (int)C, 2);
+#endif
+#if CGDN_FUSED_ROWS(3) >= 4 && 3 * LANES > 16
     case 3: return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, (int)C, 3);
-#if CGDN_KMAX >= 4
+#endif
+#if CGDN_KMAX >= 4 && CGDN_FUSED_ROWS(4) >= 4 && 4 * LANES > 16
     case 4: return fused_blocked(x, y, packed, beta, n, rectify, pool_abs, mode, (int)C, 4);
 #endif
     default: return 0;

@@ -393,7 +393,13 @@ static int mix_slab(const real *f, const real *gamma_t, const real *beta, real *
 static int mix_slab_norm(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys, const real *f,
                          const real *gamma_t, const real *beta, ptrdiff_t n, ptrdiff_t C,
                          int mode, int rectify) {
+#if CGDN_NREG >= 32
     return mix_slab_to(f, gamma_t, beta, y, ys, n, C, x, xs, rectify, mode);
+#else   /* never taken (mix_slab_norm_supported): not compiled */
+    (void)x, (void)xs, (void)y, (void)ys, (void)f, (void)gamma_t, (void)beta, (void)n;
+    (void)C, (void)mode, (void)rectify;
+    return 0;
+#endif
 }
 
 /* Whether mix_slab_norm is the faster way at C channels (measured at 1 thread against

@@ -68,7 +68,8 @@ typedef struct cgdn_kernels {
     int (*pixel_bad)(const void *x, ptrdiff_t x_stride, const void *n, ptrdiff_t n_stride,
                      ptrdiff_t C);
     /* c (n_rows, n_cols) = a (n_rows, depth) @ b (depth, n_cols); every row of b readable
-     * `lanes` elements past n_cols (see gemm.h) */
+     * `lanes` elements past n_cols (see gemm.h). float64 tables only (NULL for float32:
+     * the density functions compute in float64) */
     void (*gemm_plain)(const void *a, ptrdiff_t a_rs, const void *b, ptrdiff_t b_rs, void *c,
                        ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows, ptrdiff_t n_cols);
 } cgdn_kernels;

@@ -193,9 +193,11 @@ static int tile_first(const void *xv, void *outv, const cgdn_tile *t, void *fv, 
     return 0;
 }
 
+#if CGDN_DTYPE == 64
 static void tile_gemm_plain(const void *a, ptrdiff_t a_rs, const void *b, ptrdiff_t b_rs,
                             void *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
                             ptrdiff_t n_cols) {
     gemm_plain((const real *)a, a_rs, (const real *)b, b_rs, (real *)c, c_rs, depth, n_rows,
                n_cols);
 }
+#endif

@@ -51,5 +51,9 @@ const cgdn_kernels CGDN_TABLE_NAME(CGDN_VARIANT, CGDN_DTYPE_SUFFIX) = {
     tile_last,
     tile_first,
     tile_pixel_bad,
+#if CGDN_DTYPE == 64
     tile_gemm_plain,
+#else
+    NULL,   /* the density functions' products are float64 only */
+#endif
 };
