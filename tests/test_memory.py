@@ -4,9 +4,10 @@ CI runs a shorter loop. The full run of the issue (10,000 small calls, 200 large
 
     CGDN_MEMORY_CALLS=10000 CGDN_MEMORY_LARGE_CALLS=200 python -m pytest tests/test_memory.py
 
-Inputs with more than 2**31 elements (about 9 GB each) run only when asked:
+Inputs with more than 2**31 elements (about 9 GB each) run only when asked, by their
+marker (the default run deselects ``slow`` and ``bigmem`` tests):
 
-    CGDN_BIG_TESTS=1 python -m pytest tests/test_memory.py -k big
+    python -m pytest -m bigmem tests/test_memory.py
 """
 import gc
 import os
@@ -98,8 +99,7 @@ def test_in_place_peak_memory_is_small():
     assert extra < 2 << 20, f"in-place call raised peak RSS by {extra / 2**20:.2f} MiB"
 
 
-@pytest.mark.skipif(os.environ.get("CGDN_BIG_TESTS") != "1",
-                    reason="opt-in: CGDN_BIG_TESTS=1 (needs ~10 GB of memory)")
+@pytest.mark.bigmem   # about 10 GB of memory; opt-in: python -m pytest -m bigmem
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_big_input_more_than_2_31_elements_in_place(data_format):
     n = 2**29 + 3                 # x 5 channels = 2**31 + 2**29 + 15 elements

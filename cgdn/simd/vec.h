@@ -53,8 +53,13 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CGDN_INLINE static inline __attribute__((always_inline))
+#define CGDN_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define CGDN_INLINE static __forceinline
+#define CGDN_NOINLINE __declspec(noinline)
 #else
 #define CGDN_INLINE static inline
+#define CGDN_NOINLINE
 #endif
 
 /* Register blocking of the GEMM micro-kernel (gemm.h), derived from the register file:
