@@ -638,11 +638,10 @@ CGDN_INLINE int fused_planes_c(const real *x, ptrdiff_t xs, real *y, ptrdiff_t y
     return v_range_ok(range);
 }
 
-/* A constant-C copy per channel count; the normalization mode is a constant too up to 4
- * channels (planes_few), where a step's work is short enough for the mode's branch per
- * output vector to show (side by side in a C harness, AMD EPYC, AVX2 float32, 1 thread:
- * C = 4 9-20% slower with the mode known at run time; from 5 channels within the noise,
- * and a quarter of the compile time). */
+/* A constant-C copy per channel count; the normalization mode is a constant too up to 8
+ * channels, where a step's work is short enough for the mode's branch per output vector
+ * to show (side by side in a C harness, AMD EPYC, AVX2 float32, 1 thread: C = 4 9-20%
+ * slower with the mode known at run time, C = 5 and 7 4-10%). */
 CGDN_INLINE int planes_few(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
                            const real *gamma, const real *beta, ptrdiff_t n, ptrdiff_t C,
                            int rectify, int pool_abs, const int mode) {
@@ -655,16 +654,39 @@ CGDN_INLINE int planes_few(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
 }
 
 /* One function per channel count (see CGDN_FUSED_ROWS_OF). */
+/* 5-8 channels: a copy per mode as well, one function per channel count (the mode's
+ * branch measured 4-10% at C = 5 and 7, in-process side by side, AMD EPYC, AVX2
+ * float32, 1 thread); 9-16 channels take the mode as an argument (3-5%, a third of the
+ * compile time of these functions). */
+#define CGDN_PLANES_MODES_OF(Cn)                                                               \
+    static CGDN_NOINLINE int planes_##Cn(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,   \
+                                         const real *gamma, const real *beta, ptrdiff_t n,     \
+                                         int rectify, int pool_abs, int mode) {                \
+        switch (mode) {                                                                        \
+        case CGDN_GDN_SQRT:                                                                    \
+            return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs,             \
+                                  CGDN_GDN_SQRT, Cn);                                          \
+        case CGDN_IGDN_SQRT:                                                                   \
+            return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs,             \
+                                  CGDN_IGDN_SQRT, Cn);                                         \
+        case CGDN_GDN_ONE:                                                                     \
+            return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs,             \
+                                  CGDN_GDN_ONE, Cn);                                           \
+        default:                                                                               \
+            return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs,             \
+                                  CGDN_IGDN_ONE, Cn);                                          \
+        }                                                                                      \
+    }
 #define CGDN_PLANES_OF(Cn)                                                                     \
     static CGDN_NOINLINE int planes_##Cn(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,   \
                                          const real *gamma, const real *beta, ptrdiff_t n,     \
                                          int rectify, int pool_abs, int mode) {                \
         return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs, mode, Cn);       \
     }
-CGDN_PLANES_OF(5)
-CGDN_PLANES_OF(6)
-CGDN_PLANES_OF(7)
-CGDN_PLANES_OF(8)
+CGDN_PLANES_MODES_OF(5)
+CGDN_PLANES_MODES_OF(6)
+CGDN_PLANES_MODES_OF(7)
+CGDN_PLANES_MODES_OF(8)
 #if CGDN_PLANES_MAX >= 16
 CGDN_PLANES_OF(9)
 CGDN_PLANES_OF(10)
