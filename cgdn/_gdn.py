@@ -155,6 +155,7 @@ def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, 
     src = np.ascontiguousarray(x, dtype=dtype)
     writes_into_out = (
         out is not None and out.dtype == dtype and out.flags.c_contiguous
+        and out.flags.aligned   # else computed apart and copied in, as for other layouts
     )
     dest = out if writes_into_out else np.empty(shape, dtype=dtype)
     if (writes_into_out and dest is not src and np.may_share_memory(dest, src)

@@ -76,14 +76,23 @@ def _view_foreign(inputs, name):
 
 
 def _native_order(x):
-    """``x`` itself, or, if it holds floats stored in the other byte order (``'>f4'`` read
-    from a big-endian file on a little-endian machine), a copy in the native order (lazy for
-    a Dask array): the kernels read native numbers only, and NumPy's own functions accept
-    such arrays and return native results too."""
+    """``x`` itself, or a copy the kernels can read, as NumPy's own functions read such
+    arrays and return ordinary results:
+
+    - floats stored in the other byte order (``'>f4'`` read from a big-endian file on a
+      little-endian machine): a copy in the native order (lazy for a Dask array);
+    - an ndarray whose elements do not start at a multiple of their size (``np.frombuffer``
+      at an odd offset, a memmap at an odd offset, the blocks a ``dask.distributed``
+      worker receives): an aligned copy. The kernels' C code reads elements through
+      pointers of their type, which must be aligned; one copy of the input costs about as
+      much as reading it once more (see the contract page).
+    """
     if x.dtype.kind == "f" and not x.dtype.isnative:
         native = x.dtype.newbyteorder("=")
         if native in _COMPUTE_DTYPES:
             return x.astype(native)
+    if type(x) is np.ndarray and not x.flags.aligned:
+        return x.copy()
     return x
 
 
@@ -171,7 +180,7 @@ def check_parameter(name, value, shape, dtype):
     The result may be ``value`` itself (never written to) when it already qualifies.
     """
     if (type(value) is np.ndarray and value.dtype == dtype and value.shape == tuple(shape)
-            and value.flags.c_contiguous):
+            and value.flags.c_contiguous and value.flags.aligned):
         arr = value   # already in the kernels' form: only the values are left to check
     else:
         arr = as_real_array(_unwrap_0d(value) if np.ndim(value) == 0 else value, name)
@@ -184,6 +193,8 @@ def check_parameter(name, value, shape, dtype):
             with np.errstate(over="ignore", invalid="ignore"):
                 arr = arr.astype(dtype)
         arr = np.ascontiguousarray(arr)
+        if not arr.flags.aligned:   # np.frombuffer at an odd offset: an aligned copy
+            arr = arr.copy()
     status = _core.parameter_status(arr.reshape(-1)) if arr.size else 0
     if status == 1:
         raise ValueError(f"{name} must be finite (in {dtype}), got non-finite values")
