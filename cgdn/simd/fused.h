@@ -337,6 +337,7 @@ CGDN_INLINE int fused_rows_c(const real *x, real *y, const real *packed, const r
 static int fused_blocked_any(const real *x, real *y, const real *packed, const real *beta,
                              ptrdiff_t n, int rectify, int pool_abs, const int mode,
                              ptrdiff_t C) {
+    (void)x, (void)y, (void)packed, (void)beta, (void)n, (void)rectify, (void)pool_abs, (void)mode;
     if (!blocked_fits(C)) return 0;
     /* Only the K that blocked_fits can accept beyond 16 channels are compiled (blocks of
      * at least 4 rows, K LANES > 16): none with 16 registers (AVX2, SSE2), whose blocks of
