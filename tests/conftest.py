@@ -24,6 +24,30 @@ settings.register_profile("thorough", max_examples=10_000, deadline=None,
                           suppress_health_check=_SUPPRESSED)
 settings.load_profile("ci")
 
+# Long runs are opt-in pytest markers: without -m, tests marked slow or bigmem are
+# deselected; "python -m pytest -m bigmem" (or -m slow) runs them. Registered here, not in
+# pyproject.toml, so that an installed package's tests (run without the source tree)
+# deselect them too.
+_OPT_IN = {"slow": "a long run, opt-in: python -m pytest -m slow",
+           "bigmem": "needs about 10 GB of memory, opt-in: python -m pytest -m bigmem"}
+
+
+def pytest_configure(config):
+    for name, text in _OPT_IN.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.option.markexpr:
+        return   # an explicit -m selects what it names
+    keep, drop = [], []
+    for item in items:
+        (drop if any(item.get_closest_marker(name) for name in _OPT_IN) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 # Tolerances against a float64 reference, by dtype of the result.
 RTOL = {np.float16: 2e-3, np.float32: 1e-5, np.float64: 1e-10}
 ATOL = {np.float16: 2e-3, np.float32: 1e-6, np.float64: 1e-10}
