@@ -84,8 +84,8 @@ def _native_order(x):
     - an ndarray whose elements do not start at a multiple of their size (``np.frombuffer``
       at an odd offset, a memmap at an odd offset, the blocks a ``dask.distributed``
       worker receives): an aligned copy. The kernels' C code reads elements through
-      pointers of their type, which must be aligned; one copy of the input costs about as
-      much as reading it once more (see the contract page).
+      pointers of their type, which must be aligned (the copy's cost: see the contract
+      page).
     """
     if x.dtype.kind == "f" and not x.dtype.isnative:
         native = x.dtype.newbyteorder("=")
