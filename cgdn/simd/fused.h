@@ -370,20 +370,8 @@ static int fused_blocked_any(const real *x, real *y, const real *packed, const r
     static CGDN_NOINLINE int fused_rows_##Cn(const real *x, real *y, const real *packed,       \
                                             const real *gamma, const real *beta, ptrdiff_t n,  \
                                             int rectify, int pool_abs, int mode) {             \
-        switch (mode) {                                                                        \
-        case CGDN_GDN_SQRT:                                                                    \
-            return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs,               \
-                                CGDN_GDN_SQRT, Cn);                                            \
-        case CGDN_IGDN_SQRT:                                                                   \
-            return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs,               \
-                                CGDN_IGDN_SQRT, Cn);                                           \
-        case CGDN_GDN_ONE:                                                                     \
-            return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs,               \
-                                CGDN_GDN_ONE, Cn);                                             \
-        default:                                                                               \
-            return fused_rows_c(x, y, packed, gamma, beta, n, rectify, pool_abs,               \
-                                CGDN_IGDN_ONE, Cn);                                            \
-        }                                                                                      \
+        CGDN_RETURN_BY_MODE(mode, fused_rows_c(x, y, packed, gamma, beta, n, rectify,         \
+                                               pool_abs, M, Cn))                              \
     }
 CGDN_FUSED_ROWS_OF(1)
 CGDN_FUSED_ROWS_OF(2)
@@ -654,7 +642,6 @@ CGDN_INLINE int planes_few(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
     }
 }
 
-/* One function per channel count (see CGDN_FUSED_ROWS_OF). */
 /* 5-8 channels: a copy per mode as well, one function per channel count (the mode's
  * branch measured 4-10% at C = 5 and 7, in-process side by side, AMD EPYC, AVX2
  * float32, 1 thread); 9-16 channels take the mode as an argument (3-5%, a third of the
@@ -663,20 +650,8 @@ CGDN_INLINE int planes_few(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,
     static CGDN_NOINLINE int planes_##Cn(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,   \
                                          const real *gamma, const real *beta, ptrdiff_t n,     \
                                          int rectify, int pool_abs, int mode) {                \
-        switch (mode) {                                                                        \
-        case CGDN_GDN_SQRT:                                                                    \
-            return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs,             \
-                                  CGDN_GDN_SQRT, Cn);                                          \
-        case CGDN_IGDN_SQRT:                                                                   \
-            return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs,             \
-                                  CGDN_IGDN_SQRT, Cn);                                         \
-        case CGDN_GDN_ONE:                                                                     \
-            return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs,             \
-                                  CGDN_GDN_ONE, Cn);                                           \
-        default:                                                                               \
-            return fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify, pool_abs,             \
-                                  CGDN_IGDN_ONE, Cn);                                          \
-        }                                                                                      \
+        CGDN_RETURN_BY_MODE(mode, fused_planes_c(x, xs, y, ys, gamma, beta, n, rectify,       \
+                                                 pool_abs, M, Cn))                            \
     }
 #define CGDN_PLANES_OF(Cn)                                                                     \
     static CGDN_NOINLINE int planes_##Cn(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys,   \
@@ -731,10 +706,5 @@ static int fused_planes(const real *x, ptrdiff_t xs, real *y, ptrdiff_t ys, cons
                         const real *beta, ptrdiff_t n, ptrdiff_t C, int mode, int rectify,
                         int pool_abs) {
     if (C > 4) return planes_more(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, mode);
-    switch (mode) {
-    case CGDN_GDN_SQRT: return planes_few(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_SQRT);
-    case CGDN_IGDN_SQRT: return planes_few(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_SQRT);
-    case CGDN_GDN_ONE: return planes_few(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_GDN_ONE);
-    default: return planes_few(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, CGDN_IGDN_ONE);
-    }
+    CGDN_RETURN_BY_MODE(mode, planes_few(x, xs, y, ys, gamma, beta, n, C, rectify, pool_abs, M))
 }

@@ -440,10 +440,11 @@ static int mix_slab_norm_supported(ptrdiff_t C) {
 
 /* a[r, j] at a + r*a_rs + j (depth j), b row j at b + j*b_rs, c row r at c + r*c_rs.
  * Every row of b must be readable LANES elements past n_cols (the last row included):
- * the last vector of a row may read into padding, whose lanes are never stored. */
-static void gemm_plain(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
-                       real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
-                       ptrdiff_t n_cols) {
+ * the last vector of a row may read into padding, whose lanes are never stored.
+ * Inline: only the float64 tables take it (the density functions' products). */
+static inline void gemm_plain(const real *a, ptrdiff_t a_rs, const real *b, ptrdiff_t b_rs,
+                              real *c, ptrdiff_t c_rs, ptrdiff_t depth, ptrdiff_t n_rows,
+                              ptrdiff_t n_cols) {
     vec zero[CGDN_KMAX];
     ptrdiff_t col0 = 0, k;
     for (k = 0; k < CGDN_KMAX; k++) zero[k] = v_set1((real)0);

@@ -84,4 +84,14 @@
 enum { CGDN_GDN_SQRT = 0, CGDN_IGDN_SQRT = 1, CGDN_GDN_ONE = 2, CGDN_IGDN_ONE = 3,
        CGDN_STORE_POOL = -1 };
 
+/* `return EXPR;` with M, in EXPR, a compile-time constant equal to the run-time `mode`: one
+ * copy of EXPR per normalization mode, for kernels whose mode must be a constant. */
+#define CGDN_RETURN_BY_MODE(mode, EXPR)                                                       \
+    switch (mode) {                                                                           \
+    case CGDN_GDN_SQRT: { enum { M = CGDN_GDN_SQRT }; return EXPR; }                          \
+    case CGDN_IGDN_SQRT: { enum { M = CGDN_IGDN_SQRT }; return EXPR; }                        \
+    case CGDN_GDN_ONE: { enum { M = CGDN_GDN_ONE }; return EXPR; }                            \
+    default: { enum { M = CGDN_IGDN_ONE }; return EXPR; }                                     \
+    }
+
 #endif /* CGDN_VEC_H */
