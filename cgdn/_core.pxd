@@ -55,6 +55,12 @@ cdef extern from "simd/table.h" nogil:
     const cgdn_variant cgdn_variants[]
 
 
+# What the careful path reads for a call: the logarithms of its parameters.
+cdef struct Careful:
+    const double* log_gamma     # (C, C): log gamma[j, i], -inf at 0
+    const double* log_beta      # (C,)
+
+
 cdef class Variant:
     """One kernel variant (an instruction set): its tables and the entry points on them."""
     cdef const cgdn_variant* v
@@ -89,3 +95,10 @@ cdef Py_ssize_t tiles_channels_first(const cgdn_variant* v, Py_ssize_t itemsize,
                                      const cgdn_settings* s, int num_threads) noexcept nogil
 cdef Py_ssize_t used_head(Py_ssize_t n_pos, Py_ssize_t tile, Py_ssize_t head) except -1
 cdef Py_ssize_t n_blocks(Py_ssize_t n_pos, Py_ssize_t tile, Py_ssize_t head) noexcept nogil
+cdef Py_ssize_t rescue_bytes(const cgdn_variant* v, Py_ssize_t n_ch, Py_ssize_t tile,
+                             bint channels_last, Py_ssize_t itemsize) noexcept nogil
+cdef Py_ssize_t rescue_tile(const cgdn_variant* v, Py_ssize_t itemsize, const char* x,
+                            char* out, const cgdn_tile* tl, const cgdn_settings* s,
+                            Py_ssize_t n_units, bint channels_last, Py_ssize_t t,
+                            Py_ssize_t tile, Py_ssize_t head, char* work,
+                            unsigned char* bad, const Careful* careful) noexcept nogil

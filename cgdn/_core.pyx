@@ -27,7 +27,7 @@ from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE,
                              PyBuffer_Release, PyObject_GetBuffer)
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport INFINITY, fabs, pow
+from libc.math cimport INFINITY, copysign, exp, fabs, fmax, isfinite, log, pow
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -282,21 +282,22 @@ cdef struct Call:
     bint channels_last
 
 
-cdef Py_ssize_t _run_tiles(const cgdn_variant* v, const Call* c, Py_ssize_t tile,
-                           Py_ssize_t head, unsigned char* flags, const cgdn_settings* s,
-                           int num_threads) except -1:
-    # the tiles of a call, with its mixer and each thread's scratch made here; returns the
-    # number of tiles flagged
+cdef int _run_tiles(const cgdn_variant* v, const Call* c, Py_ssize_t tile, Py_ssize_t head,
+                    Py_ssize_t n_tiles, const cgdn_settings* s, int num_threads) except -1:
+    # the tiles of a call, with its mixer and each thread's scratch made here, and the
+    # careful path for the tiles flagged
     cdef const cgdn_kernels* k = kernels_of(v, c.itemsize)
     cdef void* mixer_block = NULL
     cdef void* scratch_block = NULL
+    cdef unsigned char* flags = NULL
     cdef Py_ssize_t stride = scratch_elements(v, c.n_ch, tile, c.channels_last), n_flagged
     cdef cgdn_tile tl = make_tile(k, c.beta, c.gamma, c.n_ch,
                                   tile_mixer(k, c.gamma, c.n_ch, c.channels_last,
                                              &mixer_block))
     try:
         scratch_block = malloc(num_threads * stride * c.itemsize)
-        if scratch_block == NULL:
+        flags = <unsigned char*> malloc(n_tiles)
+        if scratch_block == NULL or flags == NULL:
             raise MemoryError()
         with nogil:
             if c.channels_last:
@@ -308,10 +309,169 @@ cdef Py_ssize_t _run_tiles(const cgdn_variant* v, const Call* c, Py_ssize_t tile
                     v, c.itemsize, <const char*> c.x, <char*> c.out, &tl, c.n_batch,
                     c.n_units, tile, head, <char*> scratch_block, stride, flags, s,
                     num_threads)
+        if n_flagged:
+            # some pools overflowed or underflowed: those tiles were left unwritten
+            _rescue_tiles(v, c, &tl, s, tile, head, flags, n_tiles,
+                          <int> min(num_threads, n_flagged))
     finally:
+        free(flags)
         free(scratch_block)
         free(mixer_block)
-    return n_flagged
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# The careful path
+#
+# The tile kernels flag a tile holding a pixel whose `beta + pool` is infinite, NaN, zero
+# or subnormal in the compute dtype although all of the pixel's inputs are finite (e.g.
+# x = 1e30 in float32 squares to inf, and the fast path would return 0 where the answer is
+# about 1 / sqrt(gamma)), and leave it unwritten. Such a tile runs again through the same
+# kernel arithmetic in three passes (f(x), mix, normalization) into a temporary: its
+# in-range pixels are written as a clean run writes them, bit for bit, and the others are
+# recomputed in float64 in the log domain,
+#     log pool_i = logsumexp_j(log gamma[j, i] + alpha log|x_j|, log beta_i),
+# where no term overflows or underflows: every answer that is finite in the math comes out
+# finite unless it is beyond the output dtype's range (then +-inf). Flagged tiles were left
+# unwritten, so their inputs are intact even in place.
+
+cdef inline double _load(const char* p, Py_ssize_t itemsize) noexcept nogil:
+    return (<const float*> p)[0] if itemsize == 4 else (<const double*> p)[0]
+
+
+cdef void _careful_pixel(const char* x, char* out, Py_ssize_t step, Py_ssize_t itemsize,
+                         Py_ssize_t n_ch, const Careful* careful, const cgdn_settings* s,
+                         double* work) noexcept nogil:
+    # one pixel: channel i of x at x + i * step bytes, of out likewise; work: 2 C doubles
+    cdef double* log_x = work                  # log|x_j|, -inf at 0
+    cdef double* scaled = work + n_ch          # alpha log|x_j|
+    cdef const double* log_gamma
+    cdef double v, top, total, log_y
+    cdef Py_ssize_t i, j
+    for j in range(n_ch):
+        v = _load(x + j * step, itemsize)
+        if s.rectify and v < 0:
+            v = 0.0
+        log_x[j] = log(fabs(v))
+        scaled[j] = s.alpha * log_x[j]
+    for i in range(n_ch):
+        log_gamma = careful.log_gamma + i
+        top = careful.log_beta[i]
+        for j in range(n_ch):
+            top = fmax(top, log_gamma[j * n_ch] + scaled[j])
+        if not isfinite(top):   # every term -inf (or beta infinite)
+            top = 0.0
+        total = exp(careful.log_beta[i] - top)
+        for j in range(n_ch):
+            total += exp(log_gamma[j * n_ch] + scaled[j] - top)
+        log_y = s.epsilon * (top + log(total))
+        log_y = log_x[i] + (log_y if s.inverse else -log_y)
+        v = _load(x + i * step, itemsize)
+        v = copysign(exp(log_y), 0.0 if s.rectify and v < 0 else v)
+        if itemsize == 4:
+            (<float*> (out + i * step))[0] = <float> v   # beyond float32: +-inf
+        else:
+            (<double*> (out + i * step))[0] = v
+
+
+cdef Py_ssize_t rescue_bytes(const cgdn_variant* v, Py_ssize_t n_ch, Py_ssize_t tile,
+                             bint channels_last, Py_ssize_t itemsize) noexcept nogil:
+    # bytes of one thread's work for rescue_tile: the three passes' scratch, the tile's
+    # result, 2 C doubles for the careful pixels
+    return ((scratch_elements(v, n_ch, tile, channels_last) + tile * n_ch) * itemsize
+            + 2 * n_ch * sizeof(double))
+
+
+cdef Py_ssize_t rescue_tile(const cgdn_variant* v, Py_ssize_t itemsize, const char* x,
+                            char* out, const cgdn_tile* tl, const cgdn_settings* s,
+                            Py_ssize_t n_units, bint channels_last, Py_ssize_t t,
+                            Py_ssize_t tile, Py_ssize_t head, char* work,
+                            unsigned char* bad, const Careful* careful) noexcept nogil:
+    # Tile t of a run over (n_pixels, C) or (N, C, n_positions) (tile and head as in the
+    # fast pass; head is used_head's) through the three passes: its in-range pixels
+    # written into out, the others computed on the careful path (or, with careful NULL,
+    # left unwritten). work: rescue_bytes; bad: a flag per pixel (>= tile), 1 = the
+    # pixel's pool is out of range. Returns the tile's pixel count.
+    cdef const cgdn_kernels* k = kernels_of(v, itemsize)
+    cdef Py_ssize_t n_ch = tl.n_ch, area = tile_area(v, n_ch, tile, channels_last)
+    cdef Py_ssize_t scratch = scratch_elements(v, n_ch, tile, channels_last) * itemsize
+    cdef char* f = <char*> _line_start(work)
+    cdef char* pool = f + area * itemsize
+    cdef char* tmp = work + scratch
+    cdef double* logs = <double*> (tmp + tile * n_ch * itemsize)
+    cdef Py_ssize_t blocks, b, start, n, i, j, at, step, stride = 0
+    if channels_last:
+        start = t * tile
+        n = min(tile, n_units - start)
+        at = start * n_ch * itemsize
+        k.tile_last(x + at, tmp, tl, f, pool, n, s, False)
+        step = itemsize
+    else:
+        blocks = n_blocks(n_units, tile, head)
+        b = t // blocks
+        start = _block_start(t - b * blocks, tile, head)
+        n = _block_length(t - b * blocks, n_units, tile, head)
+        at = (b * n_ch * n_units + start) * itemsize
+        k.tile_first(x + at, tmp, tl, f, pool, n, n_units, n, s, False)
+        step = n_units * itemsize
+        stride = (n + k.lanes - 1) // k.lanes * k.lanes    # the pool's rows (slab_stride)
+    for j in range(n):
+        if channels_last:
+            bad[j] = k.pixel_bad(x + at + j * n_ch * itemsize, 1,
+                                 pool + j * n_ch * itemsize, 1, n_ch)
+        else:
+            bad[j] = k.pixel_bad(x + at + j * itemsize, n_units, pool + j * itemsize,
+                                 stride, n_ch)
+        if bad[j]:
+            if careful != NULL:
+                _careful_pixel(x + at + (j * n_ch * itemsize if channels_last else
+                                         j * itemsize),
+                               out + at + (j * n_ch * itemsize if channels_last else
+                                           j * itemsize),
+                               step, itemsize, n_ch, careful, s, logs)
+        elif channels_last:
+            memcpy(out + at + j * n_ch * itemsize, tmp + j * n_ch * itemsize,
+                   n_ch * itemsize)
+        else:
+            for i in range(n_ch):
+                memcpy(out + at + i * step + j * itemsize, tmp + (i * n + j) * itemsize,
+                       itemsize)
+    return n
+
+
+cdef int _rescue_tiles(const cgdn_variant* v, const Call* c, const cgdn_tile* tl,
+                       const cgdn_settings* s, Py_ssize_t tile, Py_ssize_t head,
+                       const unsigned char* flags, Py_ssize_t n_tiles,
+                       int num_threads) except -1:
+    # every flagged tile through rescue_tile, on num_threads threads
+    cdef Py_ssize_t n_ch = c.n_ch, size, i, j, t
+    cdef Py_ssize_t each = rescue_bytes(v, n_ch, tile, c.channels_last, c.itemsize) + tile
+    cdef double* logs = <double*> malloc((n_ch * n_ch + n_ch) * sizeof(double))
+    cdef char* work = <char*> malloc(num_threads * each)
+    cdef Careful careful
+    try:
+        if logs == NULL or work == NULL:
+            raise MemoryError()
+        for i in range(n_ch):
+            logs[n_ch * n_ch + i] = log(_load(<const char*> c.beta + i * c.itemsize,
+                                              c.itemsize))
+            for j in range(n_ch):
+                logs[i * n_ch + j] = log(_load(<const char*> c.gamma
+                                               + (i * n_ch + j) * c.itemsize, c.itemsize))
+        careful.log_gamma = logs
+        careful.log_beta = logs + n_ch * n_ch
+        with nogil, parallel(num_threads=num_threads):
+            for t in prange(n_tiles, schedule="dynamic"):
+                if flags[t]:
+                    rescue_tile(v, c.itemsize, <const char*> c.x, <char*> c.out, tl, s,
+                                c.n_units, c.channels_last, t, tile, head,
+                                work + threadid() * each,
+                                <unsigned char*> work + threadid() * each + each - tile,
+                                &careful)
+    finally:
+        free(work)
+        free(logs)
+    return 0
 
 
 cdef int _real_format(const Py_buffer* view) noexcept:
@@ -370,12 +530,10 @@ cdef int _default_threads() noexcept nogil:
 cdef object _ndarray = np.ndarray
 
 
-cdef object _call(Variant self, const Call* c, object x, object beta, object gamma,
-                  object out, const cgdn_settings* s, Py_ssize_t num_threads):
+cdef object _call(Variant self, const Call* c, const cgdn_settings* s,
+                  Py_ssize_t num_threads):
     # the work units of a call, its tiles, and the careful path for the tiles flagged
-    cdef Py_ssize_t tile, head = 0, n_tiles, n_flagged
-    cdef unsigned char* flags
-    cdef unsigned char[::1] flag_view
+    cdef Py_ssize_t tile, head = 0, n_tiles
     if c.channels_last:
         tile = min(_tile_pixels(c.n_ch), c.n_units)
         n_tiles = (c.n_units + tile - 1) // tile
@@ -383,28 +541,8 @@ cdef object _call(Variant self, const Call* c, object x, object beta, object gam
         tile = min(_tile_positions(c.n_ch), c.n_units)
         head = used_head(c.n_units, tile, _head_positions(c.x, c.itemsize, tile))
         n_tiles = c.n_batch * n_blocks(c.n_units, tile, head)
-    num_threads = max(1, min(num_threads, n_tiles))
-    flags = <unsigned char*> malloc(n_tiles)
-    if flags == NULL:
-        raise MemoryError()
-    try:
-        n_flagged = _run_tiles(self.v, c, tile, head, flags, s, <int> num_threads)
-        if n_flagged:
-            # some pools overflowed or underflowed: those tiles were left unwritten
-            from cgdn._careful import rescue_tiles
-            if c.channels_last:
-                shape = (c.n_units, c.n_ch)
-            else:
-                shape = (c.n_batch, c.n_ch, c.n_units)
-            flagged = np.empty(n_tiles, dtype=np.uint8)
-            flag_view = flagged
-            memcpy(&flag_view[0], flags, n_tiles)
-            rescue_tiles(self, x.reshape(shape), out.reshape(shape), flagged, tile, head,
-                         c.channels_last, beta, gamma, inverse=bool(s.inverse),
-                         rectify=bool(s.rectify), alpha=s.alpha, epsilon=s.epsilon)
-    finally:
-        free(flags)
-    return out
+    _run_tiles(self.v, c, tile, head, n_tiles, s, <int> max(1, min(num_threads, n_tiles)))
+
 
 cdef object _arrays(Variant self, object x, object beta, object gamma, object out,
                     bint data_last, const cgdn_settings* s, Py_ssize_t num_threads,
@@ -470,7 +608,8 @@ cdef object _arrays(Variant self, object x, object beta, object gamma, object ou
         c.itemsize = size
         c.n_batch = 1 if c.channels_last else xv.shape[0]
         c.n_units = xv.len // size // c.n_ch // c.n_batch
-        return _call(self, &c, x, beta, gamma, out, s, num_threads)
+        _call(self, &c, s, num_threads)
+        return out
     finally:
         if held >= 4:
             PyBuffer_Release(&ov)
@@ -549,70 +688,6 @@ cdef class Variant:
             return None
         s = make_settings(alpha, epsilon, inverse, rectify)
         return _arrays(self, inputs, beta, gamma, out, data_last, &s, threads, True)
-
-    def rescue_tile(self, const floating[:, :, ::1] x,      # IN  canonical input (3-D view)
-                    const floating[::1] beta,
-                    const floating[:, ::1] gamma,
-                    floating[:, :, ::1] out,           # OUT like x; may be x
-                    unsigned char[::1] bad,            # OUT one flag per pixel of the tile
-                    bint channels_last, Py_ssize_t t, Py_ssize_t tile, Py_ssize_t head,
-                    double alpha, double epsilon, bint inverse, bint rectify):
-        """Finish flagged tile ``t``: write its in-range pixels, mark the others in ``bad``.
-
-        ``x`` is ``(1, n_pixels, C)`` for channels_last or ``(N, C, n_positions)`` for
-        channels_first; ``tile`` and ``head`` (channels_first only) are those of the fast
-        pass. The tile is computed by the same arithmetic as in the fast pass, into a
-        temporary, so the pixels written are bit-identical to a clean run. Returns
-        ``(b, start, n)``: the tile's image (0 for channels_last), its first pixel
-        (channels_last) or position in that image (channels_first), and its number of
-        pixels.
-        """
-        cdef Py_ssize_t n_ch = beta.shape[0], b = 0, start, n, blocks, i, j, area, stride
-        cdef cgdn_settings s = make_settings(alpha, epsilon, inverse, rectify)
-        cdef const cgdn_kernels* k = kernels_of(self.v, sizeof(floating))
-        cdef void* block = NULL
-        cdef cgdn_tile tl
-        cdef floating[::1] w, tmp
-        if channels_last:
-            start = t * tile
-            n = min(tile, x.shape[1] - start)
-        else:
-            head = used_head(x.shape[2], tile, head)
-            blocks = n_blocks(x.shape[2], tile, head)
-            b = t // blocks
-            start = _block_start(t - b * blocks, tile, head)
-            n = _block_length(t - b * blocks, x.shape[2], tile, head)
-        if n <= 0 or bad.shape[0] < n or gamma.shape[0] != n_ch or gamma.shape[1] != n_ch:
-            raise ValueError("tile index or buffers out of range")
-        dtype = np.float32 if floating is float else np.float64
-        w = np.empty(scratch_elements(self.v, n_ch, n, channels_last), dtype=dtype)
-        area = tile_area(self.v, n_ch, n, channels_last)
-        tmp = np.empty(n * n_ch, dtype=dtype)
-        tl = make_tile(k, &beta[0], &gamma[0, 0], n_ch,
-                       tile_mixer(k, &gamma[0, 0], n_ch, channels_last, &block))
-        stride = (n + k.lanes - 1) // k.lanes * k.lanes   # channels_first rows of scratch
-        try:
-            with nogil:
-                if channels_last:
-                    k.tile_last(&x[0, start, 0], &tmp[0], &tl, &w[0], &w[area], n, &s, False)
-                    for j in range(n):
-                        bad[j] = k.pixel_bad(&x[0, start + j, 0], 1, &w[area + j * n_ch], 1,
-                                             n_ch)
-                        if not bad[j]:
-                            for i in range(n_ch):
-                                out[0, start + j, i] = tmp[j * n_ch + i]
-                else:
-                    k.tile_first(&x[b, 0, start], &tmp[0], &tl, &w[0], &w[area], n,
-                                 x.shape[2], n, &s, False)
-                    for j in range(n):
-                        bad[j] = k.pixel_bad(&x[b, 0, start + j], x.shape[2], &w[area + j],
-                                             stride, n_ch)
-                        if not bad[j]:
-                            for i in range(n_ch):
-                                out[b, i, start + j] = tmp[i * n + j]
-        finally:
-            free(block)
-        return b, start, n
 
 
 cdef Variant _variant(const cgdn_variant* v):

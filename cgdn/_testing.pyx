@@ -6,11 +6,12 @@ import numpy as np
 
 from cython cimport floating
 from libc.stdint cimport uintptr_t
-from libc.stdlib cimport free
+from libc.stdlib cimport free, malloc
 
 from cgdn._core cimport (Variant, cgdn_kernels, cgdn_settings, cgdn_tile, kernels_of,
-                         make_settings, make_tile, n_blocks, new_mixer, scratch_elements,
-                         tile_mixer, tiles_channels_first, tiles_channels_last, used_head)
+                         make_settings, make_tile, n_blocks, new_mixer, rescue_bytes,
+                         rescue_tile, scratch_elements, tile_mixer, tiles_channels_first,
+                         tiles_channels_last, used_head)
 
 
 def scratch_size(Variant variant, Py_ssize_t n_channels, Py_ssize_t tile, bint channels_last):
@@ -137,3 +138,54 @@ def gdn_channels_first(Variant variant,
     finally:
         free(block)
     return n_flagged
+
+
+def three_pass_tile(Variant variant,
+                    const floating[:, :, ::1] x,     # IN  (1, n_pixels, C) or (N, C, n_pos)
+                    const floating[::1] beta,
+                    const floating[:, ::1] gamma,
+                    floating[:, :, ::1] out,         # OUT like x; may be x
+                    bint channels_last, Py_ssize_t t, Py_ssize_t tile, Py_ssize_t head,
+                    double alpha, double epsilon, bint inverse, bint rectify):
+    """Tile ``t`` of a run (``tile`` and ``head`` as in :func:`gdn_channels_last` /
+    :func:`gdn_channels_first`) through the careful path's three passes (f(x), mix,
+    normalization): its in-range pixels written into ``out``, the others left unwritten.
+    Returns a uint8 array with a flag per pixel of the tile, 1 where the pool was out of
+    range."""
+    cdef Py_ssize_t n_ch = beta.shape[0], n_units, n, itemsize = sizeof(floating)
+    cdef cgdn_settings s = make_settings(alpha, epsilon, inverse, rectify)
+    cdef const cgdn_kernels* k = kernels_of(variant.v, itemsize)
+    cdef void* block = NULL
+    cdef char* work = NULL
+    cdef unsigned char[::1] bad_view
+    cdef cgdn_tile tl
+    if (gamma.shape[0] != n_ch or gamma.shape[1] != n_ch
+            or x.shape[2 if channels_last else 1] != n_ch
+            or (channels_last and x.shape[0] != 1)):
+        raise ValueError("x, beta and gamma must match the channel count")
+    if out.shape[0] != x.shape[0] or out.shape[1] != x.shape[1] or out.shape[2] != x.shape[2]:
+        raise ValueError("out must have the shape of x")
+    n_units = x.shape[1] if channels_last else x.shape[2]
+    if channels_last:
+        if tile < 1 or not 0 <= t < (n_units + tile - 1) // tile:
+            raise ValueError("tile index out of range")
+    else:
+        head = used_head(n_units, tile, head)
+        if not 0 <= t < x.shape[0] * n_blocks(n_units, tile, head):
+            raise ValueError("tile index out of range")
+    bad = np.zeros(max(tile, 1), np.uint8)
+    bad_view = bad
+    tl = make_tile(k, &beta[0], &gamma[0, 0], n_ch,
+                   tile_mixer(k, &gamma[0, 0], n_ch, channels_last, &block))
+    try:
+        work = <char*> malloc(rescue_bytes(variant.v, n_ch, tile, channels_last, itemsize))
+        if work == NULL:
+            raise MemoryError()
+        with nogil:
+            n = rescue_tile(variant.v, itemsize, <const char*> &x[0, 0, 0],
+                            <char*> &out[0, 0, 0], &tl, &s, n_units, channels_last, t, tile,
+                            head, work, &bad_view[0], NULL)
+        return bad[:n]
+    finally:
+        free(work)
+        free(block)

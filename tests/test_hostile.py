@@ -35,6 +35,52 @@ def test_huge_float32_gives_the_finite_answer(value, data_format, n_channels):
     assert_close(y, _stable_classic(x, 1.0, 0.1), np.float32)
 
 
+def _log_domain(x, beta, gamma, inverse):
+    # float64 GDN with the pool summed as logsumexp: no term overflows or underflows
+    x = np.asarray(x, np.float64)
+    with np.errstate(divide="ignore"):
+        terms = np.log(gamma)[None] + 2 * np.log(np.abs(x))[:, :, None]     # (P, j, i)
+        terms = np.concatenate([terms, np.broadcast_to(np.log(beta), (len(x), 1, len(beta)))],
+                               axis=1)
+    top = terms.max(axis=1)
+    log_root = 0.5 * (top + np.log(np.exp(terms - top[:, None]).sum(axis=1)))
+    with np.errstate(over="ignore"):
+        return x * np.exp(log_root if inverse else -log_root)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("dtype,scale", [(np.float32, 1e25), (np.float64, 1e200)])
+@pytest.mark.parametrize("n_channels", [3, 16, 70])
+@pytest.mark.parametrize("inverse", [False, True])
+def test_every_tile_overflowing(rng, data_format, dtype, scale, n_channels, inverse):
+    # Every pool overflows (a dense gamma, inputs of both signs, zeros, one -0.0): every
+    # tile takes the careful path, on any number of threads, with the same bits.
+    x = (rng.standard_normal((2, 9, 11, n_channels)) * scale).astype(dtype)
+    x[0, 0, 0] = 0
+    x[0, 1, 1, 0] = -0.0
+    beta = rng.uniform(0.1, 1.0, n_channels).astype(dtype)
+    gamma = rng.uniform(0, 0.1, (n_channels, n_channels)).astype(dtype)
+    gamma[:, 0] = 0                         # an output channel pooling only beta
+    xl = x if data_format == "channels_last" else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    one = cgdn.apply_gdn(xl, beta, gamma, inverse=inverse, data_format=data_format,
+                         num_threads=1)
+    two = cgdn.apply_gdn(xl, beta, gamma, inverse=inverse, data_format=data_format,
+                         num_threads=2)
+    np.testing.assert_array_equal(one, two)
+    got = one if data_format == "channels_last" else one.transpose(0, 2, 3, 1)
+    with np.errstate(over="ignore"):
+        want = _log_domain(x.reshape(-1, n_channels), beta, gamma, inverse).astype(dtype)
+    want = want.reshape(x.shape)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    finite = np.isfinite(want)
+    # float64 in the log domain: exp(log y) carries about |log y| ulps (|log y| <= 710)
+    rtol = 20 * np.finfo(np.float32).eps if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got[finite], want[finite], rtol=rtol, atol=0)
+    if not inverse:
+        assert finite.all()
+
+
 def test_huge_igdn_float32_finite_when_representable():
     x = np.array([[3e19, 1.0]], np.float32)          # x^2 overflows float32, y does not
     y = cgdn.apply_gdn(x, [1.0, 1.0], 0.1 * np.eye(2), inverse=True)

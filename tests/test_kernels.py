@@ -229,11 +229,11 @@ _ONE_PASS_MODES = [(2.0, 0.5, False, False), (2.0, 0.5, True, True), (1.0, 1.0, 
 
 
 def _three_passes(k, x3, beta, gamma, channels_last, n_tiles, tile, mode, head=0):
-    """Every tile through rescue_tile, i.e. the three passes (f(x), mix, normalization)."""
+    """Every tile through the careful path's three passes (f(x), mix, normalization)."""
     out = np.full_like(x3, np.nan)
     for t in range(n_tiles):
-        bad = np.zeros(tile, np.uint8)
-        k.rescue_tile(x3, beta, gamma, out, bad, channels_last, t, tile, head, *mode)
+        bad = _testing.three_pass_tile(k, x3, beta, gamma, out, channels_last, t, tile, head,
+                                       *mode)
         assert not bad.any()
     return out
 
@@ -253,7 +253,7 @@ def _three_passes(k, x3, beta, gamma, channels_last, n_tiles, tile, mode, head=0
 def test_one_pass_tiles_equal_three_pass_tiles_bit_for_bit(rng, every_isa, dtype,
                                                            n_channels, tile, max_rows):
     # The fast pass runs tiles in one pass where it can (f(x), mix, check, normalization
-    # in registers; beyond one GEMM panel, per chunk of pixels); rescue_tile runs the same
+    # in registers; beyond one GEMM panel, per chunk of pixels); the careful path runs the same
     # tile through the three passes. Every mode of the one-pass kernels, tails of every
     # length, in place and not: same bits.
     k = every_isa
