@@ -43,7 +43,8 @@ def show_config(mode="stdout"):
         raise ValueError(f"mode must be 'stdout' or 'dicts', got {mode!r}")
     import threadpoolctl
 
-    from cgdn import __version__, _core, _isa
+    from cgdn import _core, _isa
+    from cgdn._version import __version__
     from cgdn._threads import _controller, effective_num_threads
 
     info = {

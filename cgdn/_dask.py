@@ -9,10 +9,13 @@ Rules (documented in the README, "Scaling out"):
   are rechunked ("auto") to fit it;
 - parameters travel inside the task graph as NumPy arrays, never through a store: ``gdn``
   and layers resolve their variables in the caller's store when the graph is built;
+- every function runs on blocks through :func:`map_channel_blocks`, which takes the
+  module-level function to run per block (this module imports nothing from cgdn);
 - inside a task the kernels use one OpenMP thread unless ``num_threads`` is given: tasks
   already run concurrently (one per worker thread), and OpenMP threads of concurrent tasks
   would oversubscribe the cores.
 """
+import functools
 import math
 import sys
 
@@ -41,54 +44,21 @@ def _channels_one_chunk(x, axis):
     return merged
 
 
-def _task_threads(num_threads):
-    # one OpenMP thread per task unless told otherwise
-    return 1 if num_threads is None else num_threads
+def map_channel_blocks(fn, x, beta, gamma, *, axis, num_threads, drop_axis=False,
+                       dtype=None, **settings):
+    """A lazy Dask array: ``fn(block, beta, gamma, num_threads=..., **settings)`` of every
+    block of ``x`` with the channel axis ``axis`` in one chunk (arguments already checked).
 
-
-def _apply_block(block, beta, gamma, inverse, rectify, alpha, epsilon, data_format,
-                 num_threads):
-    from cgdn._gdn import apply_gdn
-    return apply_gdn(block, beta, gamma, inverse=inverse, rectify=rectify, alpha=alpha,
-                     epsilon=epsilon, data_format=data_format, num_threads=num_threads)
-
-
-def apply_gdn(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, axis,
-              num_threads):
-    """A lazy Dask array: apply_gdn of every block (arguments already validated)."""
+    ``fn`` is a module-level function (tasks travel to worker processes by reference);
+    ``num_threads`` is the caller's checked count or None (one thread per task);
+    ``drop_axis`` says ``fn`` removes the channel axis; ``dtype`` is the result's (default
+    x's).
+    """
     x = _channels_one_chunk(x, axis)
-    return x.map_blocks(_apply_block, np.asarray(beta), np.asarray(gamma), inverse, rectify,
-                        alpha, epsilon, data_format, _task_threads(num_threads),
-                        dtype=x.dtype, meta=np.empty((0,) * x.ndim, x.dtype))
-
-
-def _inverse_block(block, beta, gamma, rectify, alpha, epsilon, data_format, tol, max_iter,
-                   num_threads):
-    from cgdn._density import gdn_inverse
-    return gdn_inverse(block, beta, gamma, rectify=rectify, alpha=alpha, epsilon=epsilon,
-                       data_format=data_format, tol=tol, max_iter=max_iter,
-                       num_threads=num_threads)
-
-
-def gdn_inverse(y, beta, gamma, *, rectify, alpha, epsilon, data_format, axis, tol,
-                max_iter, num_threads):
-    y = _channels_one_chunk(y, axis)
-    return y.map_blocks(_inverse_block, np.asarray(beta), np.asarray(gamma), rectify, alpha,
-                        epsilon, data_format, tol, max_iter, _task_threads(num_threads),
-                        dtype=y.dtype, meta=np.empty((0,) * y.ndim, y.dtype))
-
-
-def _logdet_block(block, beta, gamma, inverse, rectify, alpha, epsilon, data_format,
-                  num_threads):
-    from cgdn._density import gdn_logdet
-    return gdn_logdet(block, beta, gamma, inverse=inverse, rectify=rectify, alpha=alpha,
-                      epsilon=epsilon, data_format=data_format, num_threads=num_threads)
-
-
-def gdn_logdet(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, axis,
-               dtype, num_threads):
-    x = _channels_one_chunk(x, axis)
-    return x.map_blocks(_logdet_block, np.asarray(beta), np.asarray(gamma), inverse, rectify,
-                        alpha, epsilon, data_format, _task_threads(num_threads),
-                        drop_axis=axis, dtype=dtype,
-                        meta=np.empty((0,) * (x.ndim - 1), dtype))
+    dtype = x.dtype if dtype is None else np.dtype(dtype)
+    ndim = x.ndim - 1 if drop_axis else x.ndim
+    task = functools.partial(fn, num_threads=1 if num_threads is None else num_threads,
+                             **settings)
+    extra = {"drop_axis": axis} if drop_axis else {}
+    return x.map_blocks(task, np.asarray(beta), np.asarray(gamma), dtype=dtype,
+                        meta=np.empty((0,) * ndim, dtype), **extra)

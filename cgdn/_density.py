@@ -8,10 +8,10 @@ import numpy as np
 from cgdn import _core, _dask, _isa
 from cgdn._reparam import BETA, GAMMA, reparam_value
 from cgdn._store import check_store
-from cgdn._threads import effective_num_threads
-from cgdn._validation import (as_input_array, channel_axis, check_data_format, check_flag,
-                              check_lazy_extras, check_lazy_input, check_out, check_parameter,
-                              check_positive_real, compute_dtype)
+from cgdn._threads import effective_num_threads, lazy_threads
+from cgdn._validation import (as_input_array, check_flag, check_lazy_extras, check_out,
+                              check_parameters, check_positive_real, compute_dtype,
+                              read_input)
 
 
 class ConvergenceWarning(RuntimeWarning):
@@ -26,22 +26,12 @@ _DEFAULT_MAX_ITER = 50
 
 
 def _common(inputs, beta, gamma, data_format, alpha, epsilon, rectify, name="inputs"):
-    if _dask.is_dask_array(inputs):
-        x = check_lazy_input(inputs, min_rank=2, name=name)
-    else:
-        x = as_input_array(inputs, min_rank=2, name=name)
-    data_format = check_data_format(data_format)
-    axis = channel_axis(data_format, x.ndim)
-    n_channels = x.shape[axis]
-    if n_channels == 0:
-        raise ValueError(f"{name} must have at least one channel ({data_format}), got shape "
-                         f"{x.shape}")
-    beta = check_parameter("beta", beta, (n_channels,), np.dtype(np.float64))
-    gamma = check_parameter("gamma", gamma, (n_channels, n_channels), np.dtype(np.float64))
+    source = read_input(inputs, min_rank=2, data_format=data_format, name=name)
+    beta, gamma = check_parameters(beta, gamma, source, np.dtype(np.float64))
     alpha = check_positive_real("alpha", alpha)
     epsilon = check_positive_real("epsilon", epsilon)
     rectify = check_flag("rectify", rectify)
-    return x, beta, gamma, data_format, axis, alpha, epsilon, rectify
+    return source, beta, gamma, alpha, epsilon, rectify
 
 
 def _rows(x, axis, dtype):
@@ -120,8 +110,9 @@ def gdn_inverse(outputs, beta, gamma, *, rectify=False, alpha=2.0, epsilon=0.5,
     >>> x[0, :2]
     array([ 0.12573022, -0.13210486])
     """
-    y, beta, gamma, data_format, axis, alpha, epsilon, rectify = _common(
+    source, beta, gamma, alpha, epsilon, rectify = _common(
         outputs, beta, gamma, data_format, alpha, epsilon, rectify, name="outputs")
+    y, axis = source.x, source.axis
     dtype = compute_dtype(y.dtype)
     tol = _DEFAULT_TOL[dtype] if tol is None else check_positive_real("tol", tol)
     if max_iter is None:
@@ -130,12 +121,12 @@ def gdn_inverse(outputs, beta, gamma, *, rectify=False, alpha=2.0, epsilon=0.5,
         raise TypeError(f"max_iter must be a positive int or None, got {max_iter!r}")
     elif max_iter < 1:
         raise ValueError(f"max_iter must be a positive int or None, got {max_iter}")
-    if _dask.is_dask_array(y):
+    if source.lazy:
         check_lazy_extras(out)
-        return _dask.gdn_inverse(
-            y, beta, gamma, rectify=rectify, alpha=alpha, epsilon=epsilon,
-            data_format=data_format, axis=axis, tol=tol, max_iter=int(max_iter),
-            num_threads=None if num_threads is None else effective_num_threads(num_threads))
+        return _dask.map_channel_blocks(
+            gdn_inverse, y, beta, gamma, axis=axis, num_threads=lazy_threads(num_threads),
+            rectify=rectify, alpha=alpha, epsilon=epsilon, data_format=source.data_format,
+            tol=tol, max_iter=int(max_iter))
     out = check_out(out, y.shape, y.dtype)
     num_threads = effective_num_threads(num_threads)
     x_rows, steps = _inverse_rows(_rows(y, axis, dtype), beta, gamma, alpha, epsilon,
@@ -198,16 +189,17 @@ def gdn_logdet(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
     >>> np.log(1.0 / (1.0 + 0.5 * x[:, 0]**2) ** 1.5)  # dy/dx = beta / (beta + gamma x^2)^(3/2)
     array([-0.17667455, -1.64791843])
     """
-    x, beta, gamma, data_format, axis, alpha, epsilon, rectify = _common(
+    source, beta, gamma, alpha, epsilon, rectify = _common(
         inputs, beta, gamma, data_format, alpha, epsilon, rectify)
+    x, axis = source.x, source.axis
     inverse = check_flag("inverse", inverse)
     dtype = compute_dtype(x.dtype)
-    if _dask.is_dask_array(x):
+    if source.lazy:
         check_lazy_extras(out)
-        return _dask.gdn_logdet(
-            x, beta, gamma, inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon,
-            data_format=data_format, axis=axis, dtype=dtype,
-            num_threads=None if num_threads is None else effective_num_threads(num_threads))
+        return _dask.map_channel_blocks(
+            gdn_logdet, x, beta, gamma, axis=axis, num_threads=lazy_threads(num_threads),
+            drop_axis=True, dtype=dtype, inverse=inverse, rectify=rectify, alpha=alpha,
+            epsilon=epsilon, data_format=source.data_format)
     shape = tuple(np.delete(x.shape, axis))
     out = check_out(out, shape, dtype)
     num_threads = effective_num_threads(num_threads)
@@ -274,8 +266,9 @@ def gdn_vjp(inputs, beta, gamma, grad_outputs, *, inverse=False, rectify=False, 
     >>> bool(np.isclose(gx[0, 0], fd, rtol=1e-8))
     True
     """
-    x, beta, gamma, data_format, axis, alpha, epsilon, rectify = _common(
+    source, beta, gamma, alpha, epsilon, rectify = _common(
         inputs, beta, gamma, data_format, alpha, epsilon, rectify)
+    x, axis = source.x, source.axis
     inverse = check_flag("inverse", inverse)
     dtype = compute_dtype(x.dtype)
     g = as_input_array(grad_outputs, min_rank=2, name="grad_outputs")

@@ -24,6 +24,9 @@ import zipfile
 import numpy as np
 from numpy.lib import format as npy_format
 
+from cgdn._reparam import gdn_layers
+from cgdn._scopes import check_name
+
 FORMAT = "cgdn-parameters-1"
 FORMAT_KEY = "__cgdn_format__"
 TRAINABLE_KEY = "__cgdn_trainable__"
@@ -211,9 +214,6 @@ def read_layers_json(path, value):
 
 def read_parameter_file(path, *, max_bytes=None, with_layers=False):
     """``(arrays, trainable names[, layers])`` from a saved file, fully validated."""
-    from cgdn._reparam import gdn_layers
-    from cgdn._store import check_name
-
     contents = read_npz(path, max_bytes=max_bytes)
     del contents[FORMAT_KEY]
     trainable = contents.pop(TRAINABLE_KEY, np.array([], dtype=str))

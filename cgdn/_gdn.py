@@ -5,18 +5,15 @@ from cgdn import _dask, _isa
 from cgdn._reparam import ALPHA, EPSILON, reparam_value, trained_exponents
 from cgdn._scopes import check_reuse, check_scope_name, resolve_layer
 from cgdn._store import check_store
-from cgdn._threads import effective_num_threads
+from cgdn._threads import effective_num_threads, lazy_threads
 from cgdn._validation import (
-    as_input_array,
-    channel_axis,
-    check_data_format,
     check_flag,
     check_lazy_extras,
-    check_lazy_input,
     check_out,
-    check_parameter,
+    check_parameters,
     check_positive_real,
     compute_dtype,
+    read_input,
 )
 
 
@@ -107,40 +104,20 @@ def apply_gdn(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
                                  data_format, out, num_threads)
     if y is not None:
         return y
-    lazy = _dask.is_dask_array(inputs)
-    x = check_lazy_input(inputs, min_rank=2) if lazy else as_input_array(inputs, min_rank=2)
-    data_format = check_data_format(data_format)
-    n_channels = _n_channels(x, data_format)
-    dtype = compute_dtype(x.dtype)
-    beta = check_parameter("beta", beta, (n_channels,), dtype)
-    gamma = check_parameter("gamma", gamma, (n_channels, n_channels), dtype)
-    if lazy:
+    source = read_input(inputs, min_rank=2, data_format=data_format)
+    x = source.x
+    beta, gamma = check_parameters(beta, gamma, source, compute_dtype(x.dtype))
+    settings = dict(inverse=check_flag("inverse", inverse),
+                    rectify=check_flag("rectify", rectify),
+                    alpha=check_positive_real("alpha", alpha),
+                    epsilon=check_positive_real("epsilon", epsilon),
+                    data_format=source.data_format)
+    if source.lazy:
         check_lazy_extras(out)
-        return _dask.apply_gdn(
-            x, beta, gamma, inverse=check_flag("inverse", inverse),
-            rectify=check_flag("rectify", rectify), alpha=check_positive_real("alpha", alpha),
-            epsilon=check_positive_real("epsilon", epsilon), data_format=data_format,
-            axis=channel_axis(data_format, x.ndim),
-            num_threads=None if num_threads is None else effective_num_threads(num_threads))
-    return normalize(
-        x, beta, gamma,
-        inverse=check_flag("inverse", inverse),
-        rectify=check_flag("rectify", rectify),
-        alpha=check_positive_real("alpha", alpha),
-        epsilon=check_positive_real("epsilon", epsilon),
-        data_format=data_format,
-        out=check_out(out, x.shape, x.dtype),
-        num_threads=effective_num_threads(num_threads),
-    )
-
-
-def _n_channels(x, data_format):
-    n_channels = x.shape[channel_axis(data_format, x.ndim)]
-    if n_channels == 0:
-        raise ValueError(
-            f"inputs must have at least one channel ({data_format}), got shape {x.shape}"
-        )
-    return n_channels
+        return _dask.map_channel_blocks(apply_gdn, x, beta, gamma, axis=source.axis,
+                                        num_threads=lazy_threads(num_threads), **settings)
+    return normalize(x, beta, gamma, out=check_out(out, x.shape, x.dtype),
+                     num_threads=effective_num_threads(num_threads), **settings)
 
 
 def normalize(x, beta, gamma, *, inverse, rectify, alpha, epsilon, data_format, out,
@@ -272,10 +249,8 @@ def gdn(inputs, inverse=False, beta_min=1e-6, gamma_init=0.1, reparam_offset=2**
     >>> list(store)
     ['gdn/reparam_beta', 'gdn/reparam_gamma', 'gdn_1/reparam_beta', 'gdn_1/reparam_gamma']
     """
-    lazy = _dask.is_dask_array(inputs)
-    x = check_lazy_input(inputs, min_rank=3) if lazy else as_input_array(inputs, min_rank=3)
-    data_format = check_data_format(data_format)
-    n_channels = _n_channels(x, data_format)
+    source = read_input(inputs, min_rank=3, data_format=data_format)
+    x, lazy, data_format, n_channels = source.x, source.lazy, source.data_format, source.n_channels
     dtype = compute_dtype(x.dtype)
     inverse = check_flag("inverse", inverse)
     rectify = check_flag("rectify", rectify)
@@ -301,7 +276,7 @@ def gdn(inputs, inverse=False, beta_min=1e-6, gamma_init=0.1, reparam_offset=2**
                              "used with a Dask array (compute the loss from the result)")
     else:
         out = check_out(out, x.shape, x.dtype)
-    lazy_threads = None if num_threads is None else effective_num_threads(num_threads)
+    task_threads = lazy_threads(num_threads)
     num_threads = effective_num_threads(num_threads)
 
     with store.lock():
@@ -319,10 +294,10 @@ def gdn(inputs, inverse=False, beta_min=1e-6, gamma_init=0.1, reparam_offset=2**
         beta = reparam_value(raw_beta, beta_min, reparam_offset, dtype)
         gamma = reparam_value(raw_gamma, 0.0, reparam_offset, dtype)
         if lazy:   # the graph carries the effective parameters of this moment
-            return _dask.apply_gdn(x, beta, gamma, inverse=inverse, rectify=rectify,
-                                   alpha=alpha, epsilon=epsilon, data_format=data_format,
-                                   axis=channel_axis(data_format, x.ndim),
-                                   num_threads=lazy_threads)
+            return _dask.map_channel_blocks(
+                apply_gdn, x, beta, gamma, axis=source.axis, num_threads=task_threads,
+                inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon,
+                data_format=data_format)
         outputs = normalize(  # reparam_value returns fresh C-contiguous arrays
             x, beta, gamma, inverse=inverse,
             rectify=rectify, alpha=alpha, epsilon=epsilon, data_format=data_format,

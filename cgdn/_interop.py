@@ -12,8 +12,8 @@ import numpy as np
 
 from cgdn._reparam import (ALPHA, ALPHA_MIN, BETA, EPSILON, EPSILON_MIN, GAMMA, LEAVES,
                            gdn_layers, reparam_value)
-from cgdn._scopes import check_scope_name
-from cgdn._store import ParameterStore, check_name, check_store, check_variable_value
+from cgdn._scopes import check_name, check_scope_name
+from cgdn._store import ParameterStore, check_store, check_variable_value
 
 
 def as_numpy(value, key):

@@ -3,16 +3,16 @@ CompressAI's ``GDN`` / ``GDN1`` do), and files of saved layers."""
 import numpy as np
 
 from cgdn import _dask
-from cgdn._gdn import normalize
+from cgdn._gdn import apply_gdn, normalize
 from cgdn._files import read_parameter_file, write_parameter_file
 from cgdn._reparam import (ALPHA, BETA, EPSILON, GAMMA, gdn_layers, initial_variables,
                            reparam_value, trained_exponents)
 from cgdn._scopes import _unique_layer_name, check_scope_name
 from cgdn._store import ParameterStore, check_store
-from cgdn._threads import effective_num_threads
-from cgdn._validation import (as_input_array, channel_axis, check_data_format, check_flag,
-                              check_lazy_extras, check_lazy_input, check_out,
-                              check_positive_real, compute_dtype)
+from cgdn._threads import effective_num_threads, lazy_threads
+from cgdn._validation import (channel_axis, check_data_format, check_flag, check_lazy_extras,
+                              check_out, check_positive_real, compute_dtype, layout_hint,
+                              read_input)
 
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _CONFIG_KEYS = ("channels", "inverse", "rectify", "alpha", "epsilon", "data_format",
@@ -288,41 +288,32 @@ class GDN:
     # -- calling --
     def _channel_error(self, x, got):
         axis = channel_axis(self._data_format, x.ndim)
-        message = (f"GDN layer {self._name!r} expects {self._channels} channels on axis "
-                   f"{axis} ({self._data_format}), got {got} in inputs of shape {x.shape}")
-        other, other_format = ((1, "channels_first") if self._data_format == "channels_last"
-                               else (x.ndim - 1, "channels_last"))
-        if x.ndim > 2 and x.shape[other] == self._channels:
-            message += (f"; axis {other} has {self._channels}: is the input "
-                        f"{other_format}? (data_format={other_format!r})")
-        return ValueError(message)
+        return ValueError(
+            f"GDN layer {self._name!r} expects {self._channels} channels on axis {axis} "
+            f"({self._data_format}), got {got} in inputs of shape {x.shape}"
+            + layout_hint(x.shape, self._data_format, self._channels))
 
     def __call__(self, inputs, *, out=None, num_threads=None):
         """Apply the layer to ``inputs`` (rank >= 2); see :func:`cgdn.apply_gdn` for
         ``out`` and ``num_threads``. Returns an ndarray of the input's shape and dtype."""
-        lazy = _dask.is_dask_array(inputs)
-        x = check_lazy_input(inputs, min_rank=2) if lazy else as_input_array(inputs, min_rank=2)
-        got = x.shape[channel_axis(self._data_format, x.ndim)]
+        source = read_input(inputs, min_rank=2, data_format=self._data_format,
+                            need_channels=self._channels is None)
+        x, got = source.x, source.n_channels
         if self._channels is None:
-            if got == 0:
-                raise ValueError(f"inputs must have at least one channel, got shape {x.shape}")
             self.build(got, compute_dtype(x.dtype))
         elif got != self._channels:
             raise self._channel_error(x, got)
         beta, gamma = self._effective(compute_dtype(x.dtype))
         alpha, epsilon = self._exponents()
-        if lazy:   # the graph carries the effective parameters of this moment
+        settings = dict(inverse=self._inverse, rectify=self._rectify, alpha=alpha,
+                        epsilon=epsilon, data_format=self._data_format)
+        if source.lazy:   # the graph carries the effective parameters of this moment
             check_lazy_extras(out)
-            return _dask.apply_gdn(
-                x, beta, gamma, inverse=self._inverse, rectify=self._rectify,
-                alpha=alpha, epsilon=epsilon, data_format=self._data_format,
-                axis=channel_axis(self._data_format, x.ndim),
-                num_threads=None if num_threads is None else effective_num_threads(num_threads))
-        out = check_out(out, x.shape, x.dtype)
-        num_threads = effective_num_threads(num_threads)
-        return normalize(x, beta, gamma, inverse=self._inverse, rectify=self._rectify,
-                         alpha=alpha, epsilon=epsilon,
-                         data_format=self._data_format, out=out, num_threads=num_threads)
+            return _dask.map_channel_blocks(apply_gdn, x, beta, gamma, axis=source.axis,
+                                            num_threads=lazy_threads(num_threads),
+                                            **settings)
+        return normalize(x, beta, gamma, out=check_out(out, x.shape, x.dtype),
+                         num_threads=effective_num_threads(num_threads), **settings)
 
     # -- export, pickling, display --
     def to_compressai(self, prefix=""):

@@ -57,6 +57,16 @@ def check_scope_name(name, what="name"):
     return name
 
 
+def check_name(name):
+    """A variable's full name: ``scope/.../variable``, parts not empty (the store's rule;
+    :func:`check_scope_name` is the stricter rule for names users give)."""
+    if not isinstance(name, str):
+        raise TypeError(f"variable names must be str, got {type(name).__name__}")
+    if not name or name.startswith("/") or name.endswith("/") or "//" in name:
+        raise ValueError(f"invalid variable name {name!r}: use 'scope/.../variable'")
+    return name
+
+
 class _Scope:
     __slots__ = ("name", "reuse")
 

@@ -6,6 +6,7 @@ import threading
 import numpy as np
 
 from cgdn._files import read_parameter_file, write_parameter_file
+from cgdn._scopes import check_name
 from cgdn._validation import as_real_array
 
 
@@ -50,14 +51,6 @@ def check_variable_value(name, value, dtype=None):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"value for {name!r} must be finite (in {np.dtype(dtype)})")
     return arr
-
-
-def check_name(name):
-    if not isinstance(name, str):
-        raise TypeError(f"variable names must be str, got {type(name).__name__}")
-    if not name or name.startswith("/") or name.endswith("/") or "//" in name:
-        raise ValueError(f"invalid variable name {name!r}: use 'scope/.../variable'")
-    return name
 
 
 class ParameterStore:

@@ -41,3 +41,9 @@ def effective_num_threads(num_threads):
     if num_threads < 0:
         return max(1, default + num_threads + 1)
     return num_threads
+
+
+def lazy_threads(num_threads):
+    """``num_threads`` for the tasks of a Dask graph: None stays None (one thread per
+    task, decided in cgdn._dask), anything else as :func:`effective_num_threads`."""
+    return None if num_threads is None else effective_num_threads(num_threads)

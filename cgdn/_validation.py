@@ -6,10 +6,12 @@ names the argument, what was expected and what was received.
 """
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
 from cgdn import _core
+from cgdn._dask import is_dask_array
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -108,6 +110,73 @@ def check_lazy_input(x, *, min_rank, name="inputs"):
         raise ValueError(f"{name} has unknown chunk sizes {x.shape}: call "
                          f"{name}.compute_chunk_sizes() first")
     return x
+
+
+class Input(NamedTuple):
+    """An entry point's checked input: the array (an ndarray the kernels can read, or a
+    Dask array), whether it is lazy, its layout, channel axis and channel count."""
+    x: object
+    lazy: bool
+    data_format: str
+    axis: int
+    n_channels: int
+
+
+def read_input(inputs, *, min_rank, data_format, name="inputs", need_channels=True):
+    """The input step every entry point shares: ``inputs`` read as an ndarray (or checked
+    as a Dask array), ``data_format`` checked, and, with ``need_channels``, at least one
+    channel required."""
+    lazy = is_dask_array(inputs)
+    if lazy:
+        x = check_lazy_input(inputs, min_rank=min_rank, name=name)
+    else:
+        x = as_input_array(inputs, min_rank=min_rank, name=name)
+    data_format = check_data_format(data_format)
+    axis = channel_axis(data_format, x.ndim)
+    if need_channels and x.shape[axis] == 0:
+        raise ValueError(f"{name} must have at least one channel ({data_format}), got shape "
+                         f"{x.shape}")
+    return Input(x, lazy, data_format, axis, x.shape[axis])
+
+
+def layout_hint(shape, data_format, n_channels):
+    """``'; axis k has C: is the input channels_first? (...)'`` when the other layout's
+    channel axis of ``shape`` has ``n_channels``, else ''. The first error a PyTorch user
+    meets: NCHW arrays with the default channels_last."""
+    if len(shape) <= 2 or n_channels is None:
+        return ""
+    other, other_format = ((1, "channels_first") if data_format == "channels_last"
+                           else (len(shape) - 1, "channels_last"))
+    if shape[other] != n_channels:
+        return ""
+    return (f"; axis {other} has {n_channels}: is the input {other_format}? "
+            f"(data_format={other_format!r})")
+
+
+def check_parameters(beta, gamma, source, dtype):
+    """``beta`` (C,) and ``gamma`` (C, C) for the input ``source`` (an :class:`Input`)
+    through :func:`check_parameter`; a shape error says when the parameters would fit
+    the input in the other layout."""
+    n = source.n_channels
+    checked = []
+    for name, value, shape in (("beta", beta, (n,)), ("gamma", gamma, (n, n))):
+        try:
+            checked.append(check_parameter(name, value, shape, dtype))
+        except ValueError as exc:
+            got = _shape_of(value)
+            if got and got != shape:
+                hint = layout_hint(source.x.shape, source.data_format, got[0])
+                if hint:
+                    raise ValueError(f"{exc}{hint}") from None
+            raise
+    return tuple(checked)
+
+
+def _shape_of(value):
+    try:
+        return np.shape(value)
+    except (ValueError, TypeError):   # ragged nested sequences
+        return None
 
 
 def check_lazy_extras(out):

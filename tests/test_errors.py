@@ -145,3 +145,47 @@ def test_no_cython_internal_errors_reach_users():
     x.flags.writeable = False
     y = _call(inputs=x, beta=np.ones(4, np.int8), gamma=np.eye(4, dtype=np.float16))
     assert y.dtype == np.float32 and y.shape == (4, 3, 4)
+
+
+_ENTRY_POINTS = {
+    "apply_gdn": lambda x, b, g, **kw: cgdn.apply_gdn(x, b, g, **kw),
+    "gdn_logdet": lambda x, b, g, **kw: cgdn.gdn_logdet(x, b, g, **kw),
+    "gdn_inverse": lambda x, b, g, **kw: cgdn.gdn_inverse(x, b, g, **kw),
+    "gdn_vjp": lambda x, b, g, **kw: cgdn.gdn_vjp(x, b, g, x, **kw),
+}
+
+
+@pytest.mark.parametrize("entry,dask", [(e, False) for e in sorted(_ENTRY_POINTS)]
+                         + [(e, True) for e in sorted(_ENTRY_POINTS) if e != "gdn_vjp"])
+def test_layout_hint_when_the_other_axis_matches(entry, dask):
+    # NCHW arrays with the default channels_last: the parameters fit axis 1, and the
+    # message says so instead of only blaming beta (and the other way round)
+    call = _ENTRY_POINTS[entry]
+    b, g = np.ones(16, np.float32), 0.1 * np.eye(16, dtype=np.float32)
+    nchw, nhwc = np.ones((1, 16, 8, 8), np.float32), np.ones((1, 8, 8, 16), np.float32)
+    if dask:   # (gdn_vjp takes no Dask arrays lazily)
+        da = pytest.importorskip("dask.array")
+        nchw, nhwc = da.from_array(nchw), da.from_array(nhwc)
+    with pytest.raises(ValueError, match=r"beta must have shape \(8,\).*axis 1 has 16: is the "
+                                         r"input channels_first\? \(data_format='channels_"):
+        call(nchw, b, g)
+    with pytest.raises(ValueError, match=r"axis 3 has 16: is the input channels_last\?"):
+        call(nhwc, b, g, data_format="channels_first")
+    # gamma alone mismatching is hinted as well; no hint where no axis fits
+    with pytest.raises(ValueError, match=r"gamma must have shape \(8, 8\).*channels_first"):
+        call(nchw, np.ones(8, np.float32), g)
+    with pytest.raises(ValueError, match=r"got \(5,\)$"):
+        call(nchw, np.ones(5, np.float32), g)
+
+
+def test_layout_hint_from_layers_and_gdn():
+    nchw = np.ones((1, 16, 8, 8), np.float32)
+    layer = cgdn.GDN(16)
+    layer(np.ones((1, 4, 4, 16), np.float32))
+    with pytest.raises(ValueError, match=r"expects 16 channels on axis 3 .*axis 1 has 16: is "
+                                         r"the input channels_first\?"):
+        layer(nchw)
+    store = cgdn.ParameterStore()
+    cgdn.gdn(np.ones((1, 4, 4, 16), np.float32), name="a", store=store)
+    with pytest.raises(ValueError, match=r"16 on axis 1: are they channels_first\?"):
+        cgdn.gdn(nchw, name="a", reuse=True, store=store)
