@@ -51,7 +51,9 @@ def write_parameter_file(path, arrays, trainable, layers=None):
     payload[FORMAT_KEY] = np.array(FORMAT)
     payload[TRAINABLE_KEY] = np.array(list(trainable), dtype=str)
     if layers is not None:
-        payload[LAYERS_KEY] = np.array(json.dumps(layers, sort_keys=True))
+        # layers in the caller's order (load_layers gives them back in it), settings sorted
+        payload[LAYERS_KEY] = np.array(json.dumps(
+            {name: dict(sorted(config.items())) for name, config in layers.items()}))
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -147,7 +149,9 @@ def read_npz(path, *, max_bytes=None):
     max_bytes = check_max_bytes(max_bytes)
     try:
         archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, ValueError, EOFError) as exc:
+    except OSError:
+        raise   # a missing or unreadable file: FileNotFoundError, PermissionError, ...
+    except (zipfile.BadZipFile, UnicodeDecodeError, ValueError, EOFError) as exc:
         raise ValueError(f"{path!s} is not a readable .npz parameter file: {exc}") from None
     with archive:
         infos = archive.infolist()

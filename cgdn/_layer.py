@@ -353,25 +353,46 @@ class GDN:
 
 
 def _as_layer_dict(layers):
+    """``{name: layer}`` of a layer, a dict or a list of layers; in a list, layers named by
+    the user keep their names (two alike are refused) and unnamed ones take the first free
+    of ``gdn``, ``gdn_1``, ... (as Keras names layers)."""
     if isinstance(layers, GDN):
         return {layers.name: layers}
     if isinstance(layers, dict):
         items = list(layers.items())
     else:
         try:
-            items = [(layer.name, layer) for layer in layers]
-        except (TypeError, AttributeError):
+            items = list(enumerate(layers))
+        except TypeError:
             raise TypeError("layers must be a cgdn.GDN, a dict of them or a list of them, "
                             f"got {type(layers).__name__}") from None
-    result = {}
+    seen = {}
     for key, layer in items:
         if not isinstance(layer, GDN):
             raise TypeError(f"layers[{key!r}] is a {type(layer).__name__}, not a cgdn.GDN")
-        if not isinstance(key, str) or not key:
+        if isinstance(layers, dict) and (not isinstance(key, str) or not key):
             raise TypeError(f"layer names must be non-empty str, got {key!r}")
-        result[key] = layer
-    if not result:
+        if id(layer) in seen:
+            raise ValueError(f"layers[{seen[id(layer)]!r}] and layers[{key!r}] are the same "
+                             f"layer ({layer!r})")
+        seen[id(layer)] = key
+    if not items:
         raise ValueError("no layers to save")
+    if isinstance(layers, dict):
+        return dict(items)
+    named = [layer.name for _, layer in items if not layer._auto_name]
+    twice = sorted({name for name in named if named.count(name) > 1})
+    if twice:
+        raise ValueError(f"layers named alike would overwrite each other in the file: "
+                         f"{twice}; give them distinct names (or pass a dict)")
+    taken, result = set(named), {}
+    for _, layer in items:
+        name, index = layer.name, 0
+        while layer._auto_name and name in taken:
+            index += 1
+            name = f"gdn_{index}"
+        taken.add(name)
+        result[name] = layer
     return result
 
 
@@ -385,8 +406,11 @@ def save_layers(path, layers):
     ----------
     path : str or path-like
     layers : cgdn.GDN, dict of str to cgdn.GDN, or list of cgdn.GDN
-        A dict's keys name the layers in the file (a list uses each layer's ``name``);
-        every layer must be built.
+        A dict's keys name the layers in the file. A list uses each layer's ``name``:
+        layers created without a name (each ``gdn`` in its own store) take the first
+        free of ``gdn``, ``gdn_1``, ... in list order, as Keras names layers; two layers
+        named alike by the user, or one layer listed twice, are refused. Every layer must
+        be built.
 
     Examples
     --------
@@ -406,8 +430,9 @@ def save_layers(path, layers):
         layer._require_built("saving")
         scope = key.replace(".", "/") if key else "gdn"
         check_scope_name(scope, f"layer name {key!r}")
-        if any(config["name"] == scope for config in configs.values()):
-            raise ValueError(f"layer names {key!r} and another both map to scope {scope!r}")
+        other = next((k for k, config in configs.items() if config["name"] == scope), None)
+        if other is not None:
+            raise ValueError(f"layer names {other!r} and {key!r} both map to scope {scope!r}")
         for full, value in layer.variables.items():
             arrays[f"{scope}/{full.rpartition('/')[2]}"] = value
         config = layer.config
@@ -417,7 +442,8 @@ def save_layers(path, layers):
 
 
 def load_layers(path, *, max_bytes=None):
-    """The layers saved by :func:`save_layers`: ``{name: cgdn.GDN}``, settings included.
+    """The layers saved by :func:`save_layers`: ``{name: cgdn.GDN}`` in the order they
+    were saved, settings included.
 
     The layers share one new :class:`cgdn.ParameterStore` (``layer.store``). The file is
     read defensively (see :meth:`cgdn.ParameterStore.load`): at most ``max_bytes``
@@ -425,6 +451,8 @@ def load_layers(path, *, max_bytes=None):
 
     Raises
     ------
+    OSError
+        If the file cannot be opened (``FileNotFoundError``, ``PermissionError``, ...).
     ValueError
         If the file is not a cgdn file of saved layers, is malformed or over the limit.
     """

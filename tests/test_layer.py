@@ -222,6 +222,58 @@ def test_save_and_load_layers_round_trip(rng, tmp_path):
     assert len(cgdn.ParameterStore.load(path)) == 6
 
 
+def _assert_same_layer(got, want):
+    assert {k: v for k, v in got.config.items() if k != "name"} == \
+        {k: v for k, v in want.config.items() if k != "name"}
+    np.testing.assert_array_equal(got.reparam_beta, want.reparam_beta)
+    np.testing.assert_array_equal(got.reparam_gamma, want.reparam_gamma)
+
+
+def test_save_layers_list_never_loses_a_layer(rng, tmp_path):
+    # unnamed layers (each 'gdn' in its own store) take gdn, gdn_1, ... in list order;
+    # named ones keep their names, unnamed ones step around them
+    layers = [cgdn.GDN(4), cgdn.GDN(4, inverse=True, beta_min=0.5), cgdn.GDN(3, name="gdn_1"),
+              cgdn.GDN(2, alpha=1.0, epsilon=1.0, rectify=True, dtype="float64",
+                       data_format="channels_first")]
+    for layer in layers:
+        layer.reparam_beta = rng.uniform(1, 2, layer.channels)
+    path = tmp_path / "list.npz"
+    cgdn.save_layers(path, layers)
+    loaded = cgdn.load_layers(path)
+    assert list(loaded) == ["gdn", "gdn_2", "gdn_1", "gdn_3"]
+    for got, want in zip(loaded.values(), layers):
+        _assert_same_layer(got, want)
+        assert got.name in loaded
+
+
+def test_save_layers_refuses_names_that_would_collide(tmp_path):
+    a, b = cgdn.GDN(2, name="enc"), cgdn.GDN(2, name="enc")
+    with pytest.raises(ValueError, match=r"named alike.*\['enc'\]"):
+        cgdn.save_layers(tmp_path / "a.npz", [a, b, cgdn.GDN(2)])
+    with pytest.raises(ValueError, match=r"layers\[0\] and layers\[1\] are the same layer"):
+        cgdn.save_layers(tmp_path / "a.npz", [a, a])
+    with pytest.raises(ValueError, match=r"'g.1' and 'g/1' both map to scope 'g/1'"):
+        cgdn.save_layers(tmp_path / "a.npz", {"g.1": a, "g/1": b})
+    assert not (tmp_path / "a.npz").exists()
+
+
+def test_save_layers_dict_and_shared_store_round_trip(rng, tmp_path):
+    store = cgdn.ParameterStore()
+    shared = [cgdn.GDN(3, store=store), cgdn.GDN(3, store=store, inverse=True)]
+    assert [layer.name for layer in shared] == ["gdn", "gdn_1"]
+    cgdn.save_layers(tmp_path / "s.npz", shared)
+    loaded = cgdn.load_layers(tmp_path / "s.npz")
+    assert list(loaded) == ["gdn", "gdn_1"]
+    for got, want in zip(loaded.values(), shared):
+        _assert_same_layer(got, want)
+    mixed = {"g_a.0": cgdn.GDN(3), "g_s.0": cgdn.GDN(3, inverse=True), "x": shared[1]}
+    cgdn.save_layers(tmp_path / "d.npz", mixed)
+    loaded = cgdn.load_layers(tmp_path / "d.npz")
+    assert list(loaded) == list(mixed)
+    for key in mixed:
+        _assert_same_layer(loaded[key], mixed[key])
+
+
 def test_save_layers_refusals(tmp_path):
     with pytest.raises(ValueError, match="not built"):
         cgdn.save_layers(tmp_path / "a.npz", [cgdn.GDN()])
