@@ -235,7 +235,8 @@ class ParameterStore:
         arrays' headers before anything is decompressed. A file is refused with a
         ``ValueError`` naming the entry if it is malformed, inconsistent (an entry
         decompressing to more than its shape implies), or would decompress to more
-        than ``max_bytes`` in all (default 1 GiB).
+        than ``max_bytes`` in all (default 1 GiB). A file that cannot be opened raises
+        the ``OSError`` of opening it (``FileNotFoundError``, ``PermissionError``, ...).
         """
         arrays, trainable = read_parameter_file(path, max_bytes=max_bytes)
         store = cls()
@@ -256,9 +257,11 @@ class ParameterStore:
             missing = [n for n in self._variables if n not in arrays]
             extra = [n for n in arrays if n not in self._variables]
             if missing or extra:
-                raise ValueError(
-                    f"{path!s} does not match the store: missing {missing}, extra {extra}"
-                )
+                hint = ("" if not extra else
+                        "; restore only assigns to variables the store already has: "
+                        "cgdn.ParameterStore.load(path) makes a new store from a file")
+                raise ValueError(f"{path!s} does not match the store: missing {missing}, "
+                                 f"extra {extra}{hint}")
             for name, arr in arrays.items():
                 if arr.shape != self._variables[name].shape:
                     raise ValueError(

@@ -39,11 +39,10 @@ def as_input_array(inputs, *, min_rank, name="inputs"):
         )
     x = _native_order(inputs if type(inputs) is np.ndarray else _view_foreign(inputs, name))
     if x.dtype not in _COMPUTE_DTYPES:
-        hint = (
-            "; convert with .astype(np.float32) or .astype(np.float64)"
-            if x.dtype.kind in "biuf"
-            else ""
-        )
+        hint = ""
+        if x.dtype.kind in "biuf":
+            hint = ("; convert with .float() or .double()" if _is_torch_tensor(inputs) else
+                    "; convert with .astype(np.float32) or .astype(np.float64)")
         raise TypeError(
             f"{name} must have dtype float16, float32 or float64, got {x.dtype}{hint}"
         )
@@ -58,6 +57,9 @@ def _view_foreign(inputs, name):
     """An ndarray view of an array-like: the buffer protocol, ``__array__`` or
     ``__array_interface__``, else DLPack (``__dlpack__``, CPU only). A torch tensor that
     requires grad is detached first (its values are used; no graph is recorded)."""
+    if _is_torch_tensor(inputs) and str(inputs.dtype) == "torch.bfloat16":
+        raise TypeError(f"{name} is a torch.bfloat16 tensor, which NumPy cannot hold; convert "
+                        f"with .float() (float32) or .double()")
     if getattr(inputs, "requires_grad", False) and callable(getattr(inputs, "detach", None)):
         inputs = inputs.detach()
     if (hasattr(inputs, "__dlpack__") and not hasattr(inputs, "__array__")
@@ -75,6 +77,11 @@ def _view_foreign(inputs, name):
         raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
     except RuntimeError as exc:   # e.g. torch: a tensor on a GPU
         raise TypeError(f"{name} could not be read as a NumPy array: {exc}") from None
+
+
+def _is_torch_tensor(value):
+    # without importing torch: a tensor's class lives in torch's modules
+    return type(value).__module__.split(".")[0] == "torch" and hasattr(value, "dtype")
 
 
 def _native_order(x):

@@ -189,3 +189,31 @@ def test_layout_hint_from_layers_and_gdn():
     cgdn.gdn(np.ones((1, 4, 4, 16), np.float32), name="a", store=store)
     with pytest.raises(ValueError, match=r"16 on axis 1: are they channels_first\?"):
         cgdn.gdn(nchw, name="a", reuse=True, store=store)
+
+
+class _TorchLike:
+    """Stands for a torch tensor (its class lives in module 'torch'), as NumPy sees it."""
+    __module__ = "torch"
+
+    def __init__(self, dtype, array=None):
+        self.dtype, self._array = dtype, array
+
+    def __array__(self, dtype=None, copy=None):
+        if self._array is None:
+            raise TypeError(f"Got unsupported ScalarType {self.dtype}")
+        return self._array
+
+
+def test_torch_tensors_are_told_torch_conversions():
+    with pytest.raises(TypeError, match=r"torch.bfloat16 tensor.*\.float\(\)"):
+        _call(inputs=_TorchLike("torch.bfloat16"))
+    with pytest.raises(TypeError, match=r"got int64; convert with \.float\(\) or \.double\(\)"):
+        _call(inputs=_TorchLike("torch.int64", np.ones((2, 4), np.int64)))
+
+
+def test_real_torch_tensors_are_told_torch_conversions():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"torch.bfloat16 tensor.*\.float\(\)"):
+        _call(inputs=torch.ones((2, 4), dtype=torch.bfloat16))
+    with pytest.raises(TypeError, match=r"got int32; convert with \.float\(\)"):
+        _call(inputs=torch.ones((2, 4), dtype=torch.int32))

@@ -74,8 +74,21 @@ def test_load_refuses_bad_files(tmp_path):
     truncated.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="not a readable"):
         cgdn.ParameterStore.load(truncated)
-    with pytest.raises(ValueError, match="not a readable"):
-        cgdn.ParameterStore.load(tmp_path / "does-not-exist.npz")
+    # a file that cannot be opened: the OSError of opening it, from every reader
+    for read in (cgdn.ParameterStore.load, cgdn.load_layers, s.restore):
+        with pytest.raises(FileNotFoundError, match="does-not-exist"):
+            read(tmp_path / "does-not-exist.npz")
+        with pytest.raises(IsADirectoryError):
+            read(tmp_path)
+
+
+def test_restore_into_another_store_points_to_load(tmp_path):
+    s = cgdn.ParameterStore()
+    cgdn.gdn(np.ones((1, 2, 2, 3)), store=s)
+    s.save(tmp_path / "s.npz")
+    with pytest.raises(ValueError, match=r"extra \['gdn/reparam_beta', 'gdn/reparam_gamma'\]; "
+                                         r"restore only assigns .*ParameterStore.load\(path\)"):
+        cgdn.ParameterStore().restore(tmp_path / "s.npz")
 
 
 def test_interrupted_save_keeps_previous_file(store, tmp_path, monkeypatch):
