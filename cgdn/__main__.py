@@ -1,4 +1,4 @@
-"""Command line: ``python -m cgdn {info,demo,bench}``."""
+"""Command line: python -m cgdn {info,demo,bench}."""
 import argparse
 import sys
 import time
@@ -87,26 +87,41 @@ def demo(repeats=7):
     return ok
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
+    return value
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m cgdn", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m cgdn",
+        description="cgdn's command line: the build and runtime configuration, a demo, "
+                    "a quick benchmark. 'python -m cgdn bench --help' lists the benchmark's "
+                    "options.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="print cgdn.show_config()")
     demo_parser = sub.add_parser("demo", help="GDN/IGDN on an embedded image batch")
-    demo_parser.add_argument("--repeats", type=int, default=7, help="timed runs (median)")
-    sub.add_parser("bench", help="quick benchmark (python benchmarks/bench_gdn.py --quick)",
-                   add_help=False)
+    demo_parser.add_argument("--repeats", type=_positive_int, default=7,
+                             help="timed rounds (median; default 7)")
+    sub.add_parser("bench", help="quick benchmark against the floors and PyTorch "
+                                 "(options: python -m cgdn bench --help)", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
         from cgdn._bench import main as bench_main
 
-        bench_main(["--quick", "--progress", *rest], prog="python -m cgdn bench")
+        bench_main(rest, prog="python -m cgdn bench", quick=True)
         return 0
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "info":
         cgdn.show_config()
         return 0
-    return 0 if demo(repeats=max(1, args.repeats)) else 1
+    return 0 if demo(repeats=args.repeats) else 1
 
 
 if __name__ == "__main__":

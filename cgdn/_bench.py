@@ -317,40 +317,82 @@ def print_table(results, args, command):
     print(f"\ncommand: {command}")
 
 
-def main(argv=None, prog=None):
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+def _number(kind, low, strict):
+    """An argparse type: a ``kind`` (int or float) > ``low`` (>= with ``strict`` False)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (value > low if strict else value >= low) or value != value:
+            raise argparse.ArgumentTypeError(
+                f"expected a value {'>' if strict else '>='} {low}, got {text!r}")
+        return value
+    return parse
+
+
+_POSITIVE_INT = _number(int, 0, True)
+_POSITIVE = _number(float, 0.0, True)
+
+
+def build_parser(prog=None, quick=False):
+    """The benchmark's options. ``quick``: the form ``python -m cgdn bench`` runs, where
+    the quick shapes and the progress display are always on (so not options)."""
+    description = __doc__.splitlines()[0]
+    if quick:
+        description += (" Quick form: small shapes, 3 rounds, progress on stderr; "
+                        "python benchmarks/bench_gdn.py runs the full one.")
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--shapes", nargs="+", type=parse_shape, default=None,
                         help="N,H,W,C shapes (channels last order; permuted for channels_first)")
     parser.add_argument("--sweep-channels", type=parse_sweep, metavar="A:B",
                         help="(1,256,256,C) for the sweep's channel counts C in [A, B] "
                              f"(of {SWEEP_CHANNELS}), or a list C1,C2,...")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="dtype of the inputs and parameters (default float32)")
     parser.add_argument("--data-format", nargs="+", choices=["channels_last", "channels_first"],
-                        default=["channels_last"])
+                        default=["channels_last"],
+                        help="layouts to run, one row each (default channels_last)")
     parser.add_argument("--isa", nargs="+", metavar="ISA",
                         help="kernel variants to run, each in a child process "
                              f"(runnable here: {' '.join(_isa.available())})")
-    parser.add_argument("--inverse", action="store_true")
-    parser.add_argument("--alpha", type=float, default=2.0)
-    parser.add_argument("--epsilon", type=float, default=0.5)
-    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median)")
-    parser.add_argument("--repeats", type=int, default=5,
+    parser.add_argument("--inverse", action="store_true",
+                        help="time IGDN (x * pool**epsilon) instead of GDN")
+    parser.add_argument("--alpha", type=_POSITIVE, default=2.0,
+                        help="exponent of |x| in the pool, > 0 (default 2)")
+    parser.add_argument("--epsilon", type=_POSITIVE, default=0.5,
+                        help="exponent of the pool, > 0 (default 0.5)")
+    parser.add_argument("--threads", nargs="+", type=_POSITIVE_INT, default=[1, 2],
+                        metavar="N", help="thread counts to run, one row each (default 1 2)")
+    parser.add_argument("--rounds", type=_POSITIVE_INT, default=7,
+                        help="interleaved rounds (median; default 7, 3 in the quick form)")
+    parser.add_argument("--repeats", type=_POSITIVE_INT, default=5,
                         help="calls per block at least (the best is kept)")
-    parser.add_argument("--min-time", type=float, default=0.02,
+    parser.add_argument("--min-time", type=_number(float, 0.0, False), default=0.02,
                         help="seconds of calls per block at least: calls of a few "
                              "microseconds are timed many times (default 0.02)")
-    parser.add_argument("--pause", type=float, default=0.25,
+    parser.add_argument("--pause", type=_number(float, 0.0, False), default=0.25,
                         help="seconds to sleep after each BLAS or PyTorch block")
-    parser.add_argument("--quick", action="store_true", help="small shapes, 3 rounds")
+    if not quick:
+        parser.add_argument("--quick", action="store_true", help="small shapes, 3 rounds")
+        parser.add_argument("--progress", action="store_true",
+                            help="print progress to stderr")
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy reference")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if present")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--plot", metavar="PNG", help="plot time / floor (matplotlib)")
-    parser.add_argument("--progress", action="store_true", help="print progress to stderr")
     parser.add_argument("--replot", metavar="JSON",
                         help="only redraw --plot from the results of an earlier --json run")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    if quick:
+        parser.set_defaults(quick=True, progress=True)
+    return parser
+
+
+def main(argv=None, prog=None, quick=False):
+    """Run the benchmark with command-line arguments ``argv`` (``quick``: the form of
+    ``python -m cgdn bench``, see :func:`build_parser`)."""
+    parser = build_parser(prog, quick)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.replot:
@@ -371,8 +413,8 @@ def main(argv=None, prog=None):
     command = " ".join([program, *(shlex.quote(a) for a in argv)])
 
     if args.isa and not args.child:
-        child_argv = _without(argv, {"--isa": True, "--json": True, "--plot": True,
-                                     "--progress": False})
+        child_argv = (["--quick"] if quick else []) + _without(
+            argv, {"--isa": True, "--json": True, "--plot": True, "--progress": False})
         results = run_children(args.isa, child_argv)
     else:
         results = run_here(shapes, args)

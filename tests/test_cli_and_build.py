@@ -136,3 +136,36 @@ def test_readme_links_resolve():
     for link in links:
         if not link.startswith(("http://", "https://")):
             assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["bench", "--threads", "0"], "argument --threads: expected a value > 0, got '0'"),
+    (["bench", "--threads", "two"], "argument --threads: expected a number"),
+    (["bench", "--alpha", "-1"], "argument --alpha: expected a value > 0"),
+    (["bench", "--epsilon", "nan"], "argument --epsilon: expected a value > 0"),
+    (["bench", "--rounds", "0"], "argument --rounds"),
+    (["bench", "--min-time", "-0.5"], "argument --min-time: expected a value >= 0"),
+    (["bench", "--quick"], "unrecognized arguments: --quick"),
+    (["demo", "--repeats", "0"], "argument --repeats: expected a positive int"),
+])
+def test_cli_bad_values_are_argparse_errors(argv, message):
+    run = subprocess.run([sys.executable, "-m", "cgdn", *argv], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_cli_help_is_plain_text_and_complete():
+    from cgdn._bench import build_parser
+
+    top = subprocess.run([sys.executable, "-m", "cgdn", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    assert top.returncode == 0 and "``" not in top.stdout and ":func:" not in top.stdout
+    for quick in (False, True):
+        parser = build_parser("bench", quick=quick)
+        options = {o: a for a in parser._actions for o in a.option_strings}
+        # every option has help (but the internal --child); the quick form has no options
+        # that would do nothing there
+        assert all(a.help for o, a in options.items() if o != "--child"), sorted(
+            o for o, a in options.items() if not a.help)
+        assert ("--quick" in options) == (not quick) and ("--progress" in options) == (not quick)
