@@ -171,8 +171,8 @@ class BuildExt(build_ext):
         openmp = _openmp_flags(self.compiler)
         if openmp is None:
             warnings.warn(
-                "cgdn: OpenMP was not found (or CGDN_DISABLE_OPENMP=1); building serial kernels. "
-                "cgdn.show_config() will report OpenMP off.",
+                "cgdn: OpenMP was not found (or CGDN_DISABLE_OPENMP=1); calls default to one "
+                "thread. cgdn.show_config() will report OpenMP off.",
                 stacklevel=1,
             )
             openmp = ([], [])
@@ -246,7 +246,7 @@ extensions = [
         name,
         [name.replace(".", "/") + ".pyx"],
         include_dirs=["cgdn"],
-        depends=[os.path.join("cgdn", "_core.pxd")],
+        depends=[os.path.join("cgdn", "_core.pxd"), os.path.join("cgdn", "pool.h")],
         define_macros=[("CGDN_DEBUG_BUILD", "1")] if DEBUG else [],
     )
     for name in ("cgdn._core", "cgdn._testing")

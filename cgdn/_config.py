@@ -68,7 +68,7 @@ def show_config(mode="stdout"):
     print(f"cgdn {info['cgdn']}")
     for key in ("python", "platform", "numpy", "threadpoolctl"):
         print(f"  {key:<14} {info[key]}")
-    print(f"  {'openmp':<14} {'on' if info['openmp'] else 'off (serial kernels)'}")
+    print(f"  {'openmp':<14} {'on' if info['openmp'] else 'off (default: 1 thread)'}")
     print(f"  {'max_threads':<14} {info['max_threads']}")
     print(f"  {'debug_build':<14} {info['debug_build']} (Cython bounds checks)")
     print(f"  {'isa':<14} {info['isa']} (kernels in use; runnable here: "
@@ -76,7 +76,8 @@ def show_config(mode="stdout"):
     vector = info["vector"]
     print(f"  {'vector':<14} {vector['registers']} registers x {vector['float32_lanes']} float32 "
           f"lanes; GEMM panels up to {vector['max_panel_vectors']} vectors")
-    print("  threadpools (the kernels use OpenMP only; no BLAS runs inside them)")
+    print("  threadpools (the kernels run on cgdn's own threads, as many as OpenMP's settings "
+          "say by default; no BLAS runs inside them)")
     for pool in info["threadpools"]:
         print(
             f"    {pool.get('user_api')}: {pool.get('internal_api')} "

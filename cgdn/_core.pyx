@@ -26,13 +26,17 @@ import numpy as np
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE,
                              PyBuffer_Release, PyObject_GetBuffer)
 from cython cimport floating
-from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, copysign, exp, fabs, fmax, isfinite, log, pow
 from libc.stdint cimport uintptr_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
 from cgdn._openmp cimport CGDN_OPENMP_ENABLED, omp_get_max_threads
+
+cdef extern from "pool.h" nogil:
+    ctypedef void (*cgdn_item_fn)(void* ctx, Py_ssize_t item, int slot) noexcept nogil
+    void cgdn_pool_run(cgdn_item_fn fn, void* ctx, Py_ssize_t n_items, int n_threads)
+    long long cgdn_pool_stats[4]
 
 cdef extern from "simd/cpu.h" nogil:
     int cgdn_cpu_supports(const char* isa)
@@ -64,6 +68,11 @@ cdef enum:
 cdef inline void* _line_start(void* p) noexcept nogil:
     # the first cache line boundary at or after p
     return <void*> ((<uintptr_t> p + (_LINE - 1)) & ~(<uintptr_t> (_LINE - 1)))
+
+
+cdef inline Py_ssize_t _whole_lines(Py_ssize_t n_bytes) noexcept nogil:
+    # n_bytes rounded up to whole cache lines
+    return (n_bytes + _LINE - 1) // _LINE * _LINE
 
 
 cdef inline const cgdn_kernels* kernels_of(const cgdn_variant* v,
@@ -147,28 +156,56 @@ cdef cgdn_tile make_tile(const cgdn_kernels* k, const void* beta, const void* ga
     return tl
 
 
+cdef struct TileRun:
+    # what the tiles of one call share (cgdn_pool_run hands out the tiles)
+    const cgdn_kernels* k
+    const char* x
+    char* out
+    const cgdn_tile* tl
+    const cgdn_settings* s
+    char* scratch             # slot k's scratch at scratch + k * scratch_bytes
+    Py_ssize_t scratch_bytes
+    Py_ssize_t area           # bytes of one of a tile's two scratch areas
+    Py_ssize_t itemsize
+    Py_ssize_t n_units        # pixels, or positions per image
+    Py_ssize_t tile
+    Py_ssize_t head
+    Py_ssize_t blocks         # tiles per image (channels_first)
+    unsigned char* flags
+
+
+cdef void _tile_last_item(void* ctx, Py_ssize_t t, int slot) noexcept nogil:
+    cdef TileRun* r = <TileRun*> ctx
+    cdef char* work = <char*> _line_start(r.scratch + slot * r.scratch_bytes)
+    cdef Py_ssize_t at = t * r.tile * r.tl.n_ch * r.itemsize
+    r.flags[t] = r.k.tile_last(r.x + at, r.out + at, r.tl, work, work + r.area,
+                               min(r.tile, r.n_units - t * r.tile), r.s, True)
+
+
+cdef Py_ssize_t _count_flags(const unsigned char* flags, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t t, n_flagged = 0
+    for t in range(n):
+        n_flagged += flags[t]
+    return n_flagged
+
+
 cdef Py_ssize_t tiles_channels_last(const cgdn_variant* v, Py_ssize_t itemsize,
                                     const char* x, char* out, const cgdn_tile* tl,
                                     Py_ssize_t n_pixels, Py_ssize_t tile, char* scratch,
                                     Py_ssize_t scratch_stride, unsigned char* flags,
                                     const cgdn_settings* s, int num_threads) noexcept nogil:
     # Every tile of a (n_pixels, n_ch) run into out (may be x), on num_threads threads;
-    # thread k's scratch at scratch + k * scratch_stride elements; flags: one per tile,
+    # slot k's scratch at scratch + k * scratch_stride elements; flags: one per tile,
     # 1 = careful path. Returns the number of tiles flagged.
-    cdef const cgdn_kernels* k = kernels_of(v, itemsize)
-    cdef Py_ssize_t n_ch = tl.n_ch, area = tile_area(v, n_ch, tile, True) * itemsize
-    cdef Py_ssize_t n_tiles = (n_pixels + tile - 1) // tile, t, at, n_flagged = 0
-    cdef char* work
-    cdef unsigned char flag
-    with parallel(num_threads=num_threads):
-        work = <char*> _line_start(scratch + threadid() * scratch_stride * itemsize)
-        for t in prange(n_tiles, schedule="static"):
-            at = t * tile * n_ch * itemsize
-            flag = k.tile_last(x + at, out + at, tl, work, work + area,
-                               min(tile, n_pixels - t * tile), s, True)
-            flags[t] = flag
-            n_flagged += flag
-    return n_flagged
+    cdef TileRun r
+    cdef Py_ssize_t n_tiles = (n_pixels + tile - 1) // tile
+    r.k = kernels_of(v, itemsize)
+    r.x, r.out, r.tl, r.s, r.flags = x, out, tl, s, flags
+    r.scratch, r.scratch_bytes = scratch, scratch_stride * itemsize
+    r.area = tile_area(v, tl.n_ch, tile, True) * itemsize
+    r.itemsize, r.n_units, r.tile = itemsize, n_pixels, tile
+    cgdn_pool_run(_tile_last_item, &r, n_tiles, num_threads)
+    return _count_flags(flags, n_tiles)
 
 
 # channels_first blocks of one image: [0, head) if head > 0, then tiles of `tile`. `head`
@@ -193,6 +230,16 @@ cdef inline Py_ssize_t _block_length(Py_ssize_t k, Py_ssize_t n_pos, Py_ssize_t 
     return min(tile, n_pos - _block_start(k, tile, head))
 
 
+cdef void _tile_first_item(void* ctx, Py_ssize_t t, int slot) noexcept nogil:
+    cdef TileRun* r = <TileRun*> ctx
+    cdef char* work = <char*> _line_start(r.scratch + slot * r.scratch_bytes)
+    cdef Py_ssize_t b = t // r.blocks, j = t - b * r.blocks
+    cdef Py_ssize_t at = (b * r.tl.n_ch * r.n_units + _block_start(j, r.tile, r.head)) * r.itemsize
+    r.flags[t] = r.k.tile_first(r.x + at, r.out + at, r.tl, work, work + r.area,
+                                _block_length(j, r.n_units, r.tile, r.head), r.n_units,
+                                r.n_units, r.s, True)
+
+
 cdef Py_ssize_t tiles_channels_first(const cgdn_variant* v, Py_ssize_t itemsize,
                                      const char* x, char* out, const cgdn_tile* tl,
                                      Py_ssize_t n_batch, Py_ssize_t n_pos, Py_ssize_t tile,
@@ -201,23 +248,15 @@ cdef Py_ssize_t tiles_channels_first(const cgdn_variant* v, Py_ssize_t itemsize,
                                      const cgdn_settings* s, int num_threads) noexcept nogil:
     # as tiles_channels_last over (n_batch, n_ch, n_pos); tile t is block t % n_blocks of
     # image t // n_blocks; head is used_head's
-    cdef const cgdn_kernels* k = kernels_of(v, itemsize)
-    cdef Py_ssize_t n_ch = tl.n_ch, area = tile_area(v, n_ch, tile, False) * itemsize
-    cdef Py_ssize_t blocks = n_blocks(n_pos, tile, head), n_tiles = n_batch * blocks
-    cdef Py_ssize_t t, b, j, at, n_flagged = 0
-    cdef char* work
-    cdef unsigned char flag
-    with parallel(num_threads=num_threads):
-        work = <char*> _line_start(scratch + threadid() * scratch_stride * itemsize)
-        for t in prange(n_tiles, schedule="static"):
-            b = t // blocks
-            j = t - b * blocks
-            at = (b * n_ch * n_pos + _block_start(j, tile, head)) * itemsize
-            flag = k.tile_first(x + at, out + at, tl, work, work + area,
-                                _block_length(j, n_pos, tile, head), n_pos, n_pos, s, True)
-            flags[t] = flag
-            n_flagged += flag
-    return n_flagged
+    cdef TileRun r
+    r.k = kernels_of(v, itemsize)
+    r.x, r.out, r.tl, r.s, r.flags = x, out, tl, s, flags
+    r.scratch, r.scratch_bytes = scratch, scratch_stride * itemsize
+    r.area = tile_area(v, tl.n_ch, tile, False) * itemsize
+    r.itemsize, r.n_units, r.tile, r.head = itemsize, n_pos, tile, head
+    r.blocks = n_blocks(n_pos, tile, head)
+    cgdn_pool_run(_tile_first_item, &r, n_batch * r.blocks, num_threads)
+    return _count_flags(flags, n_batch * r.blocks)
 
 
 cdef Py_ssize_t used_head(Py_ssize_t n_pos, Py_ssize_t tile, Py_ssize_t head) except -1:
@@ -311,7 +350,7 @@ cdef int _run_tiles(const cgdn_variant* v, const Call* c, Py_ssize_t tile, Py_ss
                     num_threads)
         if n_flagged:
             # some pools overflowed or underflowed: those tiles were left unwritten
-            _rescue_tiles(v, c, &tl, s, tile, head, flags, n_tiles,
+            _rescue_tiles(v, c, &tl, s, tile, head, flags, n_tiles, n_flagged,
                           <int> min(num_threads, n_flagged))
     finally:
         free(flags)
@@ -439,18 +478,45 @@ cdef Py_ssize_t rescue_tile(const cgdn_variant* v, Py_ssize_t itemsize, const ch
     return n
 
 
+cdef struct RescueRun:
+    const cgdn_variant* v
+    const Call* c
+    const cgdn_tile* tl
+    const cgdn_settings* s
+    Py_ssize_t tile
+    Py_ssize_t head
+    const Py_ssize_t* tiles   # the flagged tiles
+    char* work                # slot k's at work + k * each
+    Py_ssize_t each
+    const Careful* careful
+
+
+cdef void _rescue_item(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
+    cdef RescueRun* r = <RescueRun*> ctx
+    cdef char* work = r.work + slot * r.each
+    rescue_tile(r.v, r.c.itemsize, <const char*> r.c.x, <char*> r.c.out, r.tl, r.s,
+                r.c.n_units, r.c.channels_last, r.tiles[i], r.tile, r.head, work,
+                <unsigned char*> work + r.each - r.tile, r.careful)
+
+
 cdef int _rescue_tiles(const cgdn_variant* v, const Call* c, const cgdn_tile* tl,
                        const cgdn_settings* s, Py_ssize_t tile, Py_ssize_t head,
-                       const unsigned char* flags, Py_ssize_t n_tiles,
+                       const unsigned char* flags, Py_ssize_t n_tiles, Py_ssize_t n_flagged,
                        int num_threads) except -1:
     # every flagged tile through rescue_tile, on num_threads threads
-    cdef Py_ssize_t n_ch = c.n_ch, size, i, j, t
-    cdef Py_ssize_t each = rescue_bytes(v, n_ch, tile, c.channels_last, c.itemsize) + tile
-    cdef double* logs = <double*> malloc((n_ch * n_ch + n_ch) * sizeof(double))
-    cdef char* work = <char*> malloc(num_threads * each)
+    cdef Py_ssize_t n_ch = c.n_ch, i, j, t
+    cdef RescueRun r
     cdef Careful careful
+    cdef double* logs = <double*> malloc((n_ch * n_ch + n_ch) * sizeof(double))
+    cdef Py_ssize_t* tiles = <Py_ssize_t*> malloc(n_flagged * sizeof(Py_ssize_t))
+    cdef void* block = NULL
+    # each slot's work in cache lines of its own (threads writing one line slow each
+    # other down)
+    r.each = _whole_lines(rescue_bytes(v, n_ch, tile, c.channels_last, c.itemsize) + tile)
+    block = malloc(num_threads * r.each + _LINE)
+    r.work = <char*> _line_start(block)
     try:
-        if logs == NULL or work == NULL:
+        if logs == NULL or tiles == NULL or block == NULL:
             raise MemoryError()
         for i in range(n_ch):
             logs[n_ch * n_ch + i] = log(_load(<const char*> c.beta + i * c.itemsize,
@@ -460,16 +526,18 @@ cdef int _rescue_tiles(const cgdn_variant* v, const Call* c, const cgdn_tile* tl
                                                + (i * n_ch + j) * c.itemsize, c.itemsize))
         careful.log_gamma = logs
         careful.log_beta = logs + n_ch * n_ch
-        with nogil, parallel(num_threads=num_threads):
-            for t in prange(n_tiles, schedule="dynamic"):
-                if flags[t]:
-                    rescue_tile(v, c.itemsize, <const char*> c.x, <char*> c.out, tl, s,
-                                c.n_units, c.channels_last, t, tile, head,
-                                work + threadid() * each,
-                                <unsigned char*> work + threadid() * each + each - tile,
-                                &careful)
+        i = 0
+        for t in range(n_tiles):
+            if flags[t]:
+                tiles[i] = t
+                i += 1
+        r.v, r.c, r.tl, r.s, r.tile, r.head = v, c, tl, s, tile, head
+        r.tiles, r.careful = tiles, &careful
+        with nogil:
+            cgdn_pool_run(_rescue_item, &r, n_flagged, num_threads)
     finally:
-        free(work)
+        free(block)
+        free(tiles)
         free(logs)
     return 0
 
@@ -734,6 +802,15 @@ def default_num_threads():
 
 
 include "_density_impl.pxi"
+
+
+def pool_stats():
+    """Counters of the worker threads since the process started (cgdn/pool.h): calls
+    handed to helper threads, calls run alone because another call held the helpers or
+    one was still leaving the previous call, and items the helpers ran. Zeros where the
+    threads are OpenMP's (Windows)."""
+    return {"published": cgdn_pool_stats[0], "alone_busy": cgdn_pool_stats[1],
+            "alone_late_helper": cgdn_pool_stats[2], "helper_items": cgdn_pool_stats[3]}
 
 
 def omp_max_threads():

@@ -11,8 +11,8 @@ Rules (documented in the README, "Scaling out"):
   and layers resolve their variables in the caller's store when the graph is built;
 - every function runs on blocks through :func:`map_channel_blocks`, which takes the
   module-level function to run per block (this module imports nothing from cgdn);
-- inside a task the kernels use one OpenMP thread unless ``num_threads`` is given: tasks
-  already run concurrently (one per worker thread), and OpenMP threads of concurrent tasks
+- inside a task the kernels use one thread unless ``num_threads`` is given: tasks
+  already run concurrently (one per worker thread), and more threads per task
   would oversubscribe the cores.
 """
 import functools

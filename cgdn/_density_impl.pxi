@@ -14,7 +14,7 @@
 # order, so results never depend on the thread count.
 
 from libc.math cimport log, sqrt, isfinite, INFINITY, NAN
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 
 
 cdef inline double _f_and_df(double r, double alpha, double* df) noexcept nogil:
@@ -133,45 +133,186 @@ cdef inline double _rect(double v, bint rectify) noexcept nogil:
     return 0.0 if (rectify and v < 0) else v
 
 
+cdef inline void _store(char* p, Py_ssize_t itemsize, double v) noexcept nogil:
+    if itemsize == 4:
+        (<float*> p)[0] = <float> v
+    else:
+        (<double*> p)[0] = v
+
+
+cdef inline Py_ssize_t _rows_per_item(Py_ssize_t C) noexcept nogil:
+    # positions per work item of the per-position functions: about 20k flops each (the
+    # C x C factorization dominates), so that handing items out costs nothing
+    cdef Py_ssize_t cost = C * C * C // 3 + C * C + 16
+    return max(1, min(1024, 20000 // cost))
+
+
+cdef struct RowRun:
+    # what the items of logdet and inverse share; rows (P, C) of itemsize bytes each
+    const char* x
+    char* out                 # inverse: (P, C) of x's itemsize; logdet: (P,) doubles
+    int* steps                # inverse: Newton steps per row
+    Py_ssize_t itemsize
+    Py_ssize_t P
+    Py_ssize_t C
+    Py_ssize_t rows           # rows per item
+    const double* beta
+    const double* gamma
+    double alpha
+    double epsilon
+    double tol
+    int max_iter
+    bint inverse
+    bint rectify
+    double* work              # slot k's at work + k * each
+    Py_ssize_t each
+
+
+cdef void _logdet_item(void* ctx, Py_ssize_t item, int slot) noexcept nogil:
+    cdef RowRun* d = <RowRun*> ctx
+    cdef Py_ssize_t C = d.C, p, k
+    cdef double* r = d.work + slot * d.each
+    cdef double* f = r + C
+    cdef double* df = r + 2 * C
+    cdef double* n = r + 3 * C
+    cdef double* s = r + 4 * C
+    cdef double* jac = r + 5 * C
+    cdef double v
+    cdef bint dead
+    for p in range(item * d.rows, min(d.P, (item + 1) * d.rows)):
+        dead = False
+        for k in range(C):
+            v = _load(d.x + (p * C + k) * d.itemsize, d.itemsize)
+            r[k] = _rect(v, d.rectify)
+            dead = dead or (d.rectify and not (v > 0) and v == v)
+        if dead:   # a rectified input: its column of the Jacobian is zero
+            (<double*> d.out)[p] = -INFINITY
+        else:
+            _pools(r, d.beta, d.gamma, C, d.alpha, f, df, n)
+            for k in range(C):
+                s[k] = _scale(n[k], d.epsilon, d.inverse)
+            _jacobian(r, df, n, s, d.gamma, C, d.epsilon, d.inverse, jac)
+            (<double*> d.out)[p] = _lu_logabsdet(jac, C)
+
+
+cdef int _run_rows(cgdn_item_fn fn, RowRun* d, Py_ssize_t each, int num_threads) except -1:
+    # every item of d's rows through fn, with each slot's `each` doubles of work
+    cdef Py_ssize_t n_items = (d.P + d.rows - 1) // d.rows
+    cdef void* block
+    num_threads = <int> max(1, min(num_threads, n_items))
+    d.each = _whole_lines(each * sizeof(double)) // sizeof(double)   # lines of its own
+    block = malloc(num_threads * d.each * sizeof(double) + _LINE)
+    if block == NULL:
+        raise MemoryError()
+    d.work = <double*> _line_start(block)
+    try:
+        with nogil:
+            cgdn_pool_run(fn, d, n_items, num_threads)
+    finally:
+        free(block)
+    return 0
+
+
 def density_logdet(const floating[:, ::1] x, const double[::1] beta,
                    const double[:, ::1] gamma, double[::1] out, double alpha,
                    double epsilon, bint inverse, bint rectify, int num_threads):
     """log |det dy/dx| per row of x (P, C) into out (P,)."""
-    cdef Py_ssize_t P = x.shape[0], C = x.shape[1], p, k
-    cdef double* work
-    cdef double* r
-    cdef double* f
-    cdef double* df
-    cdef double* n
-    cdef double* s
-    cdef double* jac
-    cdef bint dead
+    cdef Py_ssize_t P = x.shape[0], C = x.shape[1]
+    cdef RowRun d
     if out.shape[0] != P or beta.shape[0] != C or gamma.shape[0] != C or gamma.shape[1] != C:
         raise ValueError("shapes do not match")
     if P == 0:
         return
-    with nogil, parallel(num_threads=num_threads):
-        work = <double*> malloc((5 * C + C * C) * sizeof(double))
-        r, f, df, n, s, jac = work, work + C, work + 2 * C, work + 3 * C, work + 4 * C, work + 5 * C
-        for p in prange(P, schedule="static"):
-            dead = False
-            for k in range(C):
-                r[k] = _rect(x[p, k], rectify)
-                dead = dead or (rectify and not (x[p, k] > 0) and x[p, k] == x[p, k])
-            if dead:   # a rectified input: its column of the Jacobian is zero
-                out[p] = -INFINITY
-            else:
-                _pools(r, &beta[0], &gamma[0, 0], C, alpha, f, df, n)
-                for k in range(C):
-                    s[k] = _scale(n[k], epsilon, inverse)
-                _jacobian(r, df, n, s, &gamma[0, 0], C, epsilon, inverse, jac)
-                out[p] = _lu_logabsdet(jac, C)
-        free(work)
+    d.x, d.out, d.itemsize, d.P, d.C = <const char*> &x[0, 0], <char*> &out[0], sizeof(floating), P, C
+    d.rows, d.beta, d.gamma = _rows_per_item(C), &beta[0], &gamma[0, 0]
+    d.alpha, d.epsilon, d.inverse, d.rectify = alpha, epsilon, inverse, rectify
+    _run_rows(_logdet_item, &d, 5 * C + C * C, num_threads)
 
 
 cdef enum:
     _VJP_TILE = 64        # positions per GEMM tile inside a block
     _VJP_PAD = 16         # elements past each buffer: whole-vector reads of the last row
+
+
+cdef struct VjpRun:
+    const cgdn_kernels* kern
+    const char* x
+    const char* grad_y
+    char* grad_x
+    double* grad_beta         # (parts, C)
+    double* grad_gamma        # (parts, C, C)
+    Py_ssize_t itemsize
+    Py_ssize_t P
+    Py_ssize_t C
+    Py_ssize_t block
+    const double* beta
+    const double* g_pad       # gamma, rows C + _VJP_PAD apart, and a row of zeros
+    const double* gt_pad      # gamma^T, likewise
+    double alpha
+    double epsilon
+    bint inverse
+    bint rectify
+    double* work              # slot k's at work + k * each (zeroed once)
+    Py_ssize_t each
+
+
+cdef void _vjp_item(void* ctx, Py_ssize_t b, int slot) noexcept nogil:
+    # block b of rows: grad_x, and its partial sums of the parameter gradients
+    cdef VjpRun* d = <VjpRun*> ctx
+    cdef Py_ssize_t C = d.C, T = _VJP_TILE, sz = d.itemsize, t0, t, p, i, j, k, stop
+    cdef double* f = d.work + slot * d.each
+    cdef double* ft = f + T * C + _VJP_PAD
+    cdef double* df = ft + T * C + _VJP_PAD
+    cdef double* pool = df + T * C + _VJP_PAD
+    cdef double* s = pool + T * C + _VJP_PAD
+    cdef double* u = s + T * C + _VJP_PAD
+    cdef double* q = u + T * C + _VJP_PAD
+    cdef double* tmp = q + T * C + _VJP_PAD
+    cdef double* acc_gamma = tmp + C * C + _VJP_PAD
+    cdef double* acc_beta = acc_gamma + C * C + _VJP_PAD
+    cdef double r, coef, xv
+    for k in range(C * C):
+        acc_gamma[k] = 0
+    for k in range(C):
+        acc_beta[k] = 0
+    stop = min(d.P, (b + 1) * d.block)
+    t0 = b * d.block
+    while t0 < stop:
+        t = min(T, stop - t0)
+        for p in range(t):
+            for k in range(C):
+                r = _rect(_load(d.x + ((t0 + p) * C + k) * sz, sz), d.rectify)
+                f[p * C + k] = _f_and_df(r, d.alpha, &df[p * C + k])
+                ft[k * t + p] = f[p * C + k]
+        # pools: beta + F @ gamma
+        d.kern.gemm_plain(f, C, d.g_pad, C + _VJP_PAD, pool, C, C, t, C)
+        for p in range(t):
+            for i in range(C):
+                r = _rect(_load(d.x + ((t0 + p) * C + i) * sz, sz), d.rectify)
+                pool[p * C + i] += d.beta[i]
+                s[p * C + i] = _scale(pool[p * C + i], d.epsilon, d.inverse)
+                coef = (d.epsilon if d.inverse else -d.epsilon) * r * s[p * C + i] / pool[p * C + i]
+                u[p * C + i] = coef * _load(d.grad_y + ((t0 + p) * C + i) * sz, sz)
+                acc_beta[i] += u[p * C + i]
+        # dL/dgamma += F^T @ U
+        d.kern.gemm_plain(ft, t, u, C, tmp, C, t, C, C)
+        for k in range(C * C):
+            acc_gamma[k] += tmp[k]
+        # dL/dx = g s + f'(x) (U @ gamma^T)
+        d.kern.gemm_plain(u, C, d.gt_pad, C + _VJP_PAD, q, C, C, t, C)
+        for p in range(t):
+            for k in range(C):
+                r = (_load(d.grad_y + ((t0 + p) * C + k) * sz, sz) * s[p * C + k]
+                     + df[p * C + k] * q[p * C + k])
+                xv = _load(d.x + ((t0 + p) * C + k) * sz, sz)
+                if d.rectify and not (xv > 0) and xv == xv:
+                    r = 0.0
+                _store(d.grad_x + ((t0 + p) * C + k) * sz, sz, r)
+        t0 = t0 + t
+    for i in range(C):
+        d.grad_beta[b * C + i] = acc_beta[i]
+        for j in range(C):
+            d.grad_gamma[(b * C + j) * C + i] = acc_gamma[j * C + i]
 
 
 def density_vjp(Variant variant, const floating[:, ::1] x, const double[::1] beta,
@@ -186,25 +327,17 @@ def density_vjp(Variant variant, const floating[:, ::1] x, const double[::1] bet
     Per tile of positions, three products run as ``variant``'s register-blocked GEMMs
     (float64): the pools N = F @ gamma, the parameter gradient F^T @ U and the
     back-projection U @ gamma^T; the rest is elementwise."""
-    cdef Py_ssize_t P = x.shape[0], C = x.shape[1], n_parts, b, t0, t, p, i, j, k, z, stop
+    cdef Py_ssize_t P = x.shape[0], C = x.shape[1], n_parts, i, j
     cdef Py_ssize_t T = _VJP_TILE
-    cdef double* work
-    cdef double* f
-    cdef double* ft
-    cdef double* df
-    cdef double* pool
-    cdef double* s
-    cdef double* u
-    cdef double* q
-    cdef double* tmp
-    cdef double* acc_beta
-    cdef double* acc_gamma
-    cdef double r, coef
     cdef double[:, ::1] g_pad, gt_pad
-    cdef const cgdn_kernels* kern = variant.v.f64
+    cdef VjpRun d
+    cdef void* memory
     n_parts = (P + block - 1) // block if P else 0
     if (grad_beta.shape[0] < n_parts or grad_gamma.shape[0] < n_parts
-            or grad_x.shape[0] != P or grad_y.shape[0] != P or block < 1):
+            or grad_x.shape[0] != P or grad_y.shape[0] != P or block < 1
+            or grad_x.shape[1] != C or grad_y.shape[1] != C or beta.shape[0] != C
+            or gamma.shape[0] != C or gamma.shape[1] != C or grad_beta.shape[1] != C
+            or grad_gamma.shape[1] != C or grad_gamma.shape[2] != C):
         raise ValueError("shapes do not match")
     if P == 0:
         return
@@ -215,64 +348,97 @@ def density_vjp(Variant variant, const floating[:, ::1] x, const double[::1] bet
         for i in range(C):
             g_pad[j, i] = gamma[j, i]
             gt_pad[i, j] = gamma[j, i]
-    with nogil, parallel(num_threads=num_threads):
-        work = <double*> malloc((7 * (T * C + _VJP_PAD) + 2 * (C * C + _VJP_PAD) + C)
-                                * sizeof(double))
-        f = work
-        ft = f + T * C + _VJP_PAD
-        df = ft + T * C + _VJP_PAD
-        pool = df + T * C + _VJP_PAD
-        s = pool + T * C + _VJP_PAD
-        u = s + T * C + _VJP_PAD
-        q = u + T * C + _VJP_PAD
-        tmp = q + T * C + _VJP_PAD
-        acc_gamma = tmp + C * C + _VJP_PAD
-        acc_beta = acc_gamma + C * C + _VJP_PAD
-        for z in range(T * C + _VJP_PAD):
-            u[z] = 0
-            f[z] = 0
-        for b in prange(n_parts, schedule="static"):
-            for k in range(C * C):
-                acc_gamma[k] = 0
+    d.kern = variant.v.f64
+    d.x, d.grad_y, d.grad_x = <const char*> &x[0, 0], <const char*> &grad_y[0, 0], <char*> &grad_x[0, 0]
+    d.grad_beta, d.grad_gamma = &grad_beta[0, 0], &grad_gamma[0, 0, 0]
+    d.itemsize, d.P, d.C, d.block = sizeof(floating), P, C, block
+    d.beta, d.g_pad, d.gt_pad = &beta[0], &g_pad[0, 0], &gt_pad[0, 0]
+    d.alpha, d.epsilon, d.inverse, d.rectify = alpha, epsilon, inverse, rectify
+    num_threads = <int> max(1, min(num_threads, n_parts))
+    d.each = _whole_lines((7 * (T * C + _VJP_PAD) + 2 * (C * C + _VJP_PAD) + C)
+                          * sizeof(double)) // sizeof(double)      # lines of its own
+    memory = calloc(num_threads * d.each * sizeof(double) + _LINE, 1)   # padding reads: zeros
+    if memory == NULL:
+        raise MemoryError()
+    d.work = <double*> _line_start(memory)
+    try:
+        with nogil:
+            cgdn_pool_run(_vjp_item, &d, n_parts, num_threads)
+    finally:
+        free(memory)
+
+
+cdef void _inverse_item(void* ctx, Py_ssize_t item, int slot) noexcept nogil:
+    cdef RowRun* d = <RowRun*> ctx
+    cdef Py_ssize_t C = d.C, sz = d.itemsize, p, k
+    cdef double* xk = d.work + slot * d.each
+    cdef double* f = xk + C
+    cdef double* df = xk + 2 * C
+    cdef double* n = xk + 3 * C
+    cdef double* s = xk + 4 * C
+    cdef double* res = xk + 5 * C
+    cdef double* step = xk + 6 * C
+    cdef double* trial = xk + 7 * C
+    cdef double* y = xk + 8 * C
+    cdef double* jac = xk + 9 * C
+    cdef double norm, trial_norm = 0.0, scale, ymax, t
+    cdef int it, halvings
+    cdef bint done
+    for p in range(item * d.rows, min(d.P, (item + 1) * d.rows)):
+        ymax = 0.0
+        for k in range(C):
+            y[k] = _load(d.x + (p * C + k) * sz, sz)
+            ymax = max(ymax, fabs(y[k]))
+            xk[k] = y[k]
+        # start: one fixed-point step, x = y * n(y)^eps (IGDN of y)
+        _pools(xk, d.beta, d.gamma, C, d.alpha, f, df, n)
+        for k in range(C):
+            xk[k] = y[k] * _scale(n[k], d.epsilon, True)
+        done = False
+        it = 0
+        while it < d.max_iter and not done:
+            it = it + 1
+            _pools(xk, d.beta, d.gamma, C, d.alpha, f, df, n)
+            norm = 0.0
             for k in range(C):
-                acc_beta[k] = 0
-            stop = min(P, (b + 1) * block)
-            t0 = b * block
-            while t0 < stop:
-                t = min(T, stop - t0)
-                for p in range(t):
-                    for k in range(C):
-                        r = _rect(x[t0 + p, k], rectify)
-                        f[p * C + k] = _f_and_df(r, alpha, &df[p * C + k])
-                        ft[k * t + p] = f[p * C + k]
-                # pools: beta + F @ gamma
-                kern.gemm_plain(f, C, &g_pad[0, 0], C + _VJP_PAD, pool, C, C, t, C)
-                for p in range(t):
-                    for i in range(C):
-                        r = _rect(x[t0 + p, i], rectify)
-                        pool[p * C + i] += beta[i]
-                        s[p * C + i] = _scale(pool[p * C + i], epsilon, inverse)
-                        coef = (epsilon if inverse else -epsilon) * r * s[p * C + i] / pool[p * C + i]
-                        u[p * C + i] = coef * grad_y[t0 + p, i]
-                        acc_beta[i] += u[p * C + i]
-                # dL/dgamma += F^T @ U
-                kern.gemm_plain(ft, t, u, C, tmp, C, t, C, C)
-                for k in range(C * C):
-                    acc_gamma[k] += tmp[k]
-                # dL/dx = g s + f'(x) (U @ gamma^T)
-                kern.gemm_plain(u, C, &gt_pad[0, 0], C + _VJP_PAD, q, C, C, t, C)
-                for p in range(t):
-                    for k in range(C):
-                        r = grad_y[t0 + p, k] * s[p * C + k] + df[p * C + k] * q[p * C + k]
-                        if rectify and not (x[t0 + p, k] > 0) and x[t0 + p, k] == x[t0 + p, k]:
-                            r = 0.0
-                        grad_x[t0 + p, k] = <floating> r
-                t0 = t0 + t
-            for i in range(C):
-                grad_beta[b, i] = acc_beta[i]
-                for j in range(C):
-                    grad_gamma[b, j, i] = acc_gamma[j * C + i]
-        free(work)
+                s[k] = _scale(n[k], d.epsilon, False)
+                res[k] = xk[k] * s[k] - y[k]
+                step[k] = res[k]
+                norm = max(norm, fabs(res[k]))
+            if not isfinite(norm):
+                break
+            if norm <= d.tol * (ymax if ymax > 0 else 1.0):
+                done = True
+                break
+            _jacobian(xk, df, n, s, d.gamma, C, d.epsilon, False, jac)
+            if not _lu_solve(jac, step, C):
+                break
+            scale = 1.0
+            halvings = 0
+            while True:   # backtrack while the residual grows
+                for k in range(C):
+                    trial[k] = xk[k] - scale * step[k]
+                _pools(trial, d.beta, d.gamma, C, d.alpha, f, df, n)
+                trial_norm = 0.0
+                for k in range(C):
+                    t = trial[k] * _scale(n[k], d.epsilon, False) - y[k]
+                    trial_norm = max(trial_norm, fabs(t))
+                if (trial_norm < norm) or halvings >= 30:
+                    break
+                scale = scale * 0.5
+                halvings = halvings + 1
+            if not (trial_norm < norm):
+                break
+            for k in range(C):
+                xk[k] = trial[k]
+        if done:
+            d.steps[p] = it - 1    # the last pass only confirmed convergence
+            for k in range(C):
+                _store(d.out + (p * C + k) * sz, sz, xk[k])
+        else:
+            d.steps[p] = -1
+            for k in range(C):
+                _store(d.out + (p * C + k) * sz, sz, NAN)
 
 
 def density_inverse(const floating[:, ::1] y, const double[::1] beta,
@@ -281,81 +447,15 @@ def density_inverse(const floating[:, ::1] y, const double[::1] beta,
     """x with GDN(x) = y per row (P, C), by Newton's method from the one-step IGDN start,
     with step halving when the residual grows. steps[p] is the number of Newton steps
     row p took, or -1 (and NaN in out) if it did not converge within ``max_iter``."""
-    cdef Py_ssize_t P = y.shape[0], C = y.shape[1], p, k
-    cdef double* work
-    cdef double* xk
-    cdef double* f
-    cdef double* df
-    cdef double* n
-    cdef double* s
-    cdef double* res
-    cdef double* step
-    cdef double* trial
-    cdef double* jac
-    cdef double norm, trial_norm, scale, ymax, t
-    cdef int it, halvings
-    cdef bint done
-    if out.shape[0] != P or steps.shape[0] != P:
+    cdef Py_ssize_t P = y.shape[0], C = y.shape[1]
+    cdef RowRun d
+    if (out.shape[0] != P or out.shape[1] != C or steps.shape[0] != P or beta.shape[0] != C
+            or gamma.shape[0] != C or gamma.shape[1] != C):
         raise ValueError("shapes do not match")
     if P == 0:
         return
-    with nogil, parallel(num_threads=num_threads):
-        work = <double*> malloc((8 * C + C * C) * sizeof(double))
-        xk, f, df, n = work, work + C, work + 2 * C, work + 3 * C
-        s, res, step, trial = work + 4 * C, work + 5 * C, work + 6 * C, work + 7 * C
-        jac = work + 8 * C
-        for p in prange(P, schedule="static"):
-            ymax = 0.0
-            for k in range(C):
-                ymax = max(ymax, fabs(y[p, k]))
-                xk[k] = y[p, k]
-            # start: one fixed-point step, x = y * n(y)^eps (IGDN of y)
-            _pools(xk, &beta[0], &gamma[0, 0], C, alpha, f, df, n)
-            for k in range(C):
-                xk[k] = y[p, k] * _scale(n[k], epsilon, True)
-            done = False
-            it = 0
-            while it < max_iter and not done:
-                it = it + 1
-                _pools(xk, &beta[0], &gamma[0, 0], C, alpha, f, df, n)
-                norm = 0.0
-                for k in range(C):
-                    s[k] = _scale(n[k], epsilon, False)
-                    res[k] = xk[k] * s[k] - y[p, k]
-                    step[k] = res[k]
-                    norm = max(norm, fabs(res[k]))
-                if not isfinite(norm):
-                    break
-                if norm <= tol * (ymax if ymax > 0 else 1.0):
-                    done = True
-                    break
-                _jacobian(xk, df, n, s, &gamma[0, 0], C, epsilon, False, jac)
-                if not _lu_solve(jac, step, C):
-                    break
-                scale = 1.0
-                halvings = 0
-                while True:   # backtrack while the residual grows
-                    for k in range(C):
-                        trial[k] = xk[k] - scale * step[k]
-                    _pools(trial, &beta[0], &gamma[0, 0], C, alpha, f, df, n)
-                    trial_norm = 0.0
-                    for k in range(C):
-                        t = trial[k] * _scale(n[k], epsilon, False) - y[p, k]
-                        trial_norm = max(trial_norm, fabs(t))
-                    if (trial_norm < norm) or halvings >= 30:
-                        break
-                    scale = scale * 0.5
-                    halvings = halvings + 1
-                if not (trial_norm < norm):
-                    break
-                for k in range(C):
-                    xk[k] = trial[k]
-            if done:
-                steps[p] = it - 1    # the last pass only confirmed convergence
-                for k in range(C):
-                    out[p, k] = <floating> xk[k]
-            else:
-                steps[p] = -1
-                for k in range(C):
-                    out[p, k] = <floating> NAN
-        free(work)
+    d.x, d.out, d.steps = <const char*> &y[0, 0], <char*> &out[0, 0], &steps[0]
+    d.itemsize, d.P, d.C, d.rows = sizeof(floating), P, C, _rows_per_item(C)
+    d.beta, d.gamma, d.alpha, d.epsilon = &beta[0], &gamma[0, 0], alpha, epsilon
+    d.tol, d.max_iter = tol, max_iter
+    _run_rows(_inverse_item, &d, 9 * C + C * C, num_threads)

@@ -56,9 +56,9 @@ def apply_gdn(inputs, beta, gamma, *, inverse=False, rectify=False, alpha=2.0,
         (in place). When ``out`` partly overlaps ``inputs``, the input is copied
         first, so the result is still correct.
     num_threads : int, optional
-        OpenMP threads. None: the OpenMP default (honours ``OMP_NUM_THREADS`` and
-        ``threadpoolctl`` limits); negative values count back from all cores
-        (-1 = all).
+        The most threads the call uses (fewer when there are fewer tiles). None: the
+        OpenMP default (honours ``OMP_NUM_THREADS`` and ``threadpoolctl``'s OpenMP
+        limits); negative values count back from all cores (-1 = all).
 
     Returns
     -------

@@ -114,3 +114,50 @@ def test_results_do_not_depend_on_blas_threads_or_calling_thread(every_isa, rng)
     worker.join()
     for y, e in zip(results["y"], expected):
         np.testing.assert_array_equal(y, e)
+
+
+def _fork_child(args):
+    x, beta, gamma = args
+    return cgdn.apply_gdn(x, beta, gamma, num_threads=2)
+
+
+def test_calls_after_fork_while_calls_run(rng):
+    # The worker threads do not survive fork(): a child forked while the parent's helpers
+    # run calls (from another Python thread) starts its own and gets the same bits.
+    import multiprocessing
+
+    x = rng.standard_normal((2, 64, 64, 16)).astype(np.float32)
+    beta, gamma = rng.uniform(0.5, 1.5, 16), rng.uniform(0, 0.2, (16, 16))
+    expected = cgdn.apply_gdn(x, beta, gamma, num_threads=1)
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            cgdn.apply_gdn(x, beta, gamma, num_threads=2)
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    try:
+        context = multiprocessing.get_context("fork")
+        for _ in range(4):
+            with context.Pool(1) as pool:
+                got = pool.apply_async(_fork_child, ((x, beta, gamma),)).get(timeout=60)
+            np.testing.assert_array_equal(got, expected)
+    finally:
+        stop.set()
+        worker.join()
+
+
+@pytest.mark.parametrize("num_threads", [7, 300, 1 << 20])
+def test_more_threads_than_work_or_cores(rng, num_threads):
+    # more threads than tiles, than cores, than the pool's cap: the same bits
+    for shape, fmt in (((1, 40, 40, 8), "channels_last"), ((2, 24, 30, 30), "channels_first")):
+        x = rng.standard_normal(shape).astype(np.float32)
+        c = shape[-1] if fmt == "channels_last" else shape[1]
+        beta, gamma = rng.uniform(0.5, 1.5, c), rng.uniform(0, 0.2, (c, c))
+        np.testing.assert_array_equal(
+            cgdn.apply_gdn(x, beta, gamma, data_format=fmt, num_threads=num_threads),
+            cgdn.apply_gdn(x, beta, gamma, data_format=fmt, num_threads=1))
+        np.testing.assert_array_equal(
+            cgdn.gdn_logdet(x, beta, gamma, data_format=fmt, num_threads=num_threads),
+            cgdn.gdn_logdet(x, beta, gamma, data_format=fmt, num_threads=1))
