@@ -18,10 +18,13 @@ cgdn.gdn_grads gives the gradient of the Gaussian term through GDN (with TensorF
 lower-bound rule for the reparameterized variables); the gradient of the log-determinant
 comes from central differences of cgdn.gdn_logdet over the few parameters.
 
-Run: python examples/density_model.py [--steps 300] [--figure density_model.png]
+Run: python examples/density_model.py [--steps 300] [--out DIR | --figure PATH]
+(the figure goes to a new temporary folder unless --out or --figure says where).
 """
 import argparse
 import math
+import os
+import tempfile
 import time
 
 import numpy as np
@@ -75,13 +78,19 @@ def logdet_gradient(x, store, name="g", h=1e-6):
     return grads
 
 
-def fit(x, steps, lr=0.02):
+def fit(x, steps, lr=0.02, progress=True):
+    """GDN's variables fitted to x by ``steps`` Adam steps (a store); with ``progress``,
+    the NLL every tenth of the way."""
     store = cgdn.ParameterStore()
     cgdn.gdn(x, name="g", store=store)          # creates g/reparam_beta, g/reparam_gamma
     n, c = x.shape[0], x.shape[-1]
     moments = {}
+    start = time.perf_counter()
     for t in range(1, steps + 1):
-        _, y = nll(x, store)
+        value, y = nll(x, store)
+        if progress and (t == 1 or t % max(1, steps // 10) == 0):
+            print(f"  step {t:4d}/{steps}: NLL of u {value:.4f} nats/dim, "
+                  f"{time.perf_counter() - start:.1f} s", flush=True)
         # Gaussian term: d/dy of mean(|y|^2 / 2) / C is y / (N C)
         _, grads = cgdn.gdn_grads(x, y / (n * c), name="g", store=store)
         for var, grad in logdet_gradient(x, store).items():
@@ -108,6 +117,17 @@ def pyplot():
     return plt
 
 
+def output_path(figure, out, name):
+    """``figure`` if given, else ``name`` in the folder ``out`` (made if needed), else in a
+    new temporary folder: an example never writes into the current directory unasked."""
+    if figure:
+        return figure
+    if out is None:
+        out = tempfile.mkdtemp(prefix="cgdn-example-")
+    os.makedirs(out, exist_ok=True)
+    return os.path.join(out, name)
+
+
 def gaussian_nll(x):
     """The NLL of the best Gaussian for x, for reference."""
     c = x.shape[-1]
@@ -119,13 +139,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--figure", default="density_model.png",
-                        help="where to save the joint histograms (needs matplotlib)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="folder for the figure (default: a new temporary folder)")
+    parser.add_argument("--figure", metavar="PATH",
+                        help="where to save the joint histograms (needs matplotlib; "
+                             "default: density_model.png in --out)")
     args = parser.parse_args()
+    figure = output_path(args.figure, args.out, "density_model.png")
     rng = np.random.default_rng(0)
     x = sample(args.samples, rng)
     w, log_det_w = whitening(x)
     u = x @ w.T                                   # whitened: uncorrelated, still not Gaussian
+    print(f"fitting GDN to {args.samples} samples x 2 channels, {args.steps} Adam steps "
+          f"(cgdn {cgdn.show_config(mode='dicts')['max_threads']} threads):", flush=True)
     start = time.perf_counter()
     store = cgdn.ParameterStore()
     cgdn.gdn(u, name="g", store=store)
@@ -162,8 +188,8 @@ def main():
         ax.set_xlabel("channel 0")
         ax.set_ylabel("channel 1")
     fig.tight_layout()
-    fig.savefig(args.figure, dpi=100)
-    print(f"figure: {args.figure} (joint histograms, log counts)")
+    fig.savefig(figure, dpi=100)
+    print(f"figure: {figure} (joint histograms, log counts)")
 
 
 if __name__ == "__main__":

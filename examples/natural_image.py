@@ -12,18 +12,20 @@ the four positions of every 2x2 block as four channels, GDN fitted on them (the 
 and the conditional histograms of neighbouring responses before and after.
 
 Needs scikit-image (for the image) and matplotlib (for the figure).
-Run: python examples/natural_image.py [--figure natural_image.png] [--steps 200]
+Run: python examples/natural_image.py [--steps 200] [--out DIR | --figure PATH]
+(the figure goes to a new temporary folder unless --out or --figure says where).
 """
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
 
 import cgdn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from density_model import fit, nll, pyplot  # noqa: E402  (shared with the density example)
+from density_model import fit, nll, output_path, pyplot  # noqa: E402  (shared with the density example)
 
 
 def responses(image):
@@ -63,10 +65,15 @@ def spread_ratio(a, b):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--figure", default="natural_image.png")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--fit-samples", type=int, default=20000)
+    parser.add_argument("--out", metavar="DIR",
+                        help="folder for the figure (default: a new temporary folder)")
+    parser.add_argument("--figure", metavar="PATH",
+                        help="where to save the figure (default: natural_image.png in --out)")
+    parser.add_argument("--steps", type=int, default=200, help="Adam steps of the fit")
+    parser.add_argument("--fit-samples", type=int, default=20000,
+                        help="blocks the fit uses (a random subset)")
     args = parser.parse_args()
+    figure = output_path(args.figure, args.out, "natural_image.png")
     try:
         from skimage import data
     except ImportError:
@@ -74,12 +81,15 @@ def main():
     x = responses(data.camera())
     rng = np.random.default_rng(0)
     sample = x[rng.choice(x.shape[0], min(args.fit_samples, x.shape[0]), replace=False)]
+    print(f"camera image: {x.shape[0]} blocks of 4 neighbouring derivative responses; "
+          f"fitting GDN on {sample.shape[0]} of them, {args.steps} Adam steps:", flush=True)
+    start = time.perf_counter()
     store = fit(sample, args.steps)
+    print(f"fit done in {time.perf_counter() - start:.1f} s", flush=True)
     y = cgdn.gdn(x, name="g", reuse=True, store=store)
     before_nll, _ = nll(x, cgdn_store_at_init(x))
     after_nll, _ = nll(x, store)
     pairs = [(0, 1), (0, 2)]
-    print(f"camera image: {x.shape[0]} blocks of 4 neighbouring derivative responses")
     print(f"NLL under a Gaussian: {before_nll:.4f} -> {after_nll:.4f} nats/dim after "
           f"{args.steps} steps")
     for i, j in pairs:
@@ -98,8 +108,8 @@ def main():
     conditional_histogram(axes[2], y[..., 0].ravel(), y[..., 1].ravel(),
                           "after GDN (fitted)")
     fig.tight_layout()
-    fig.savefig(args.figure, dpi=90)
-    print(f"figure: {args.figure}")
+    fig.savefig(figure, dpi=90)
+    print(f"figure: {figure}")
 
 
 def cgdn_store_at_init(x):

@@ -1,5 +1,6 @@
 """The command line, the build configuration, and the README/CI contract."""
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -47,7 +48,12 @@ def test_demo_and_info_subprocess():
     demo = subprocess.run([sys.executable, "-m", "cgdn", "demo", "--repeats", "1"],
                           capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "demo: OK" in demo.stdout and "round trip" in demo.stdout
+    assert "demo: OK" in demo.stdout
+    # the way back to x is shown through the exact inverse, and the timing as interleaved
+    # rounds with their spread
+    exact = re.findall(r"gdn_inverse\(GDN\(x\)\) ([\d.e+-]+) \(exact inverse\)", demo.stdout)
+    assert len(exact) == 2 and all(float(e) < 1e-5 for e in exact)
+    assert re.search(r"speed-up [\d.]+x \(rounds [\d.]+x-[\d.]+x\)", demo.stdout)
     info = subprocess.run([sys.executable, "-m", "cgdn", "info"], capture_output=True,
                           text=True, timeout=120)
     assert info.returncode == 0 and "openmp         on" in info.stdout
