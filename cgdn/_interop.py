@@ -325,17 +325,45 @@ def import_compressai(state_dict, store=None, *, prefix="", trainable=True):
 # --------------------------------------------------------------------------------------
 # Export to CompressAI
 
-def _layers_to_export(source, scopes, beta_min, reparam_offset):
-    """``[(prefix, raw beta, raw gamma, beta_min, offset, layer or None)]``."""
-    from cgdn._layer import GDN
+def _layer_items(source):
+    """``[(module path, layer)]`` of a layer, a dict or a list of layers, or None."""
+    from cgdn._layer import GDN, _as_layer_dict
 
     if isinstance(source, GDN):
-        source = {"": source}
+        return [("", source)]
     if isinstance(source, dict) and source and all(isinstance(v, GDN) for v in source.values()):
+        return list(source.items())
+    if isinstance(source, (list, tuple)):
+        if not source:
+            raise ValueError("no layers to export: the list is empty")
+        return [(name.replace("/", "."), layer)
+                for name, layer in _as_layer_dict(list(source)).items()]
+    return None
+
+
+def _store_bound(scope, beta_min, reparam_offset):
+    """``(beta_min, reparam_offset)`` of a store's layer, from the argument given."""
+    value = beta_min.get(scope) if isinstance(beta_min, dict) else beta_min
+    if isinstance(value, dict):          # an import_compressai report entry
+        return float(value["beta_min"]), float(value.get("reparam_offset", reparam_offset))
+    if value is None:
+        raise ValueError(
+            f"the bound of layer {scope!r} is not known: a store holds the raw variables "
+            f"only, so pass beta_min= (a float, a dict of scope to float, or the report "
+            f"import_compressai returned; TensorFlow's and CompressAI's default is 1e-6), "
+            f"or export the layers of cgdn.from_compressai / cgdn.load_layers, which keep "
+            f"their settings")
+    return float(value), reparam_offset
+
+
+def _layers_to_export(source, scopes, beta_min, reparam_offset):
+    """``[(prefix, raw beta, raw gamma, beta_min, offset, layer or None)]``."""
+    items = _layer_items(source)
+    if items is not None:
         if scopes is not None:
             raise TypeError("scopes= selects layers of a store; pass a dict of layers instead")
         return [(key, layer.reparam_beta, layer.reparam_gamma, layer.beta_min,
-                 layer.reparam_offset, layer) for key, layer in source.items()]
+                 layer.reparam_offset, layer) for key, layer in items]
     store = check_store(source)
     with store.lock():
         layers = gdn_layers({name: store[name] for name in store}, source="store")
@@ -350,49 +378,66 @@ def _layers_to_export(source, scopes, beta_min, reparam_offset):
         if ALPHA in layers[scope] or EPSILON in layers[scope]:
             raise ValueError(f"layer {scope!r} has trained alpha/epsilon, which CompressAI's "
                              f"GDN cannot hold")
-        bmin = beta_min.get(scope, 1e-6) if isinstance(beta_min, dict) else beta_min
+        bmin, offset = _store_bound(scope, beta_min, reparam_offset)
         result.append((scope.replace("/", "."), layers[scope][BETA], layers[scope][GAMMA],
-                       bmin, reparam_offset, None))
+                       bmin, offset, None))
     return result
 
 
-def export_compressai(source=None, *, scopes=None, beta_min=1e-6, reparam_offset=2.0**-18,
-                      dtype=None):
-    """Export layers as a CompressAI ``GDN`` / ``GDN1`` state dict of NumPy arrays.
+def _as_torch(arrays):
+    import torch   # only asked for with as_torch=True
+
+    return {key: torch.from_numpy(value) for key, value in arrays.items()}
+
+
+def export_compressai(source=None, *, scopes=None, beta_min=None, reparam_offset=2.0**-18,
+                      dtype=None, as_torch=False):
+    """Export layers as a CompressAI ``GDN`` / ``GDN1`` state dict.
 
     For each layer ``<p>`` the keys ``<p>.beta``, ``<p>.gamma`` (transposed to PyTorch's
     ``[out, in]``) and the four reparameterization buffers
     (``<p>.beta_reparam.pedestal``, ``<p>.beta_reparam.lower_bound.bound``,
     ``<p>.gamma_reparam.pedestal``, ``<p>.gamma_reparam.lower_bound.bound``, shape
-    ``(1,)`` as CompressAI registers them) are written, so
-    ``module.load_state_dict({k: torch.from_numpy(v) ...}, strict=True)`` accepts them.
-    :func:`import_compressai` of the result restores the values exactly.
+    ``(1,)`` as CompressAI registers them) are written. With ``as_torch=True`` the
+    values are torch tensors, which ``module.load_state_dict(state, strict=True)`` of a
+    lone GDN module accepts; :func:`cgdn.torch.load_into` loads the layers of a whole
+    model. :func:`import_compressai` of the result restores the values exactly.
 
     Parameters
     ----------
-    source : cgdn.GDN, dict of str to cgdn.GDN, or parameter store, optional
+    source : cgdn.GDN, dict or list of cgdn.GDN, or parameter store, optional
         Layers (each with its own ``beta_min`` and ``reparam_offset``; dict keys are
-        the module paths, ``""`` for a lone module) or a store (the default store if
-        None), whose layers ``a/b`` become ``a.b``.
+        the module paths, ``""`` for a lone module; in a list, layer names with ``/``
+        turned into ``.``, unnamed ones ``gdn``, ``gdn_1``, ... as in
+        :func:`cgdn.save_layers`) or a store (the default store if None), whose layers
+        ``a/b`` become ``a.b``.
     scopes : list of str, optional
         For a store: the layers to export (all by default).
-    beta_min : float or dict of scope to float, default 1e-6
-        For a store: the bound of each layer's beta (a store does not record it).
+    beta_min : float or dict, optional
+        For a store, which holds raw variables only: the bound of the effective beta,
+        one float for all layers or a dict of scope to float, or the report
+        :func:`import_compressai` returned (which gives each layer's ``beta_min`` and
+        ``reparam_offset``). Required for a store: a bound the export does not know is
+        refused rather than guessed (a wrong bound changes a model's outputs).
     reparam_offset : float, default 2**-18
-        For a store: the offset (``pedestal = reparam_offset**2``).
+        For a store: the offset (``pedestal = reparam_offset**2``) where ``beta_min``
+        does not give it.
     dtype : dtype, optional
         dtype of the buffers; that of each layer's variables by default.
+    as_torch : bool, default False
+        Torch tensors (sharing memory with the arrays) instead of NumPy arrays; imports
+        torch.
 
     Returns
     -------
-    dict of str to ndarray
+    dict of str to ndarray (or torch.Tensor)
 
     Raises
     ------
     ValueError
         If a layer cannot be expressed by CompressAI's modules (rectify, trained or
         general exponents: only GDN ``alpha=2, epsilon=0.5`` and GDN1 ``alpha=1,
-        epsilon=1``), or a store holds no layers.
+        epsilon=1``), a store holds no layers, or a store's layer has no ``beta_min``.
 
     Examples
     --------
@@ -403,7 +448,14 @@ def export_compressai(source=None, *, scopes=None, beta_min=1e-6, reparam_offset
     ['g_a.1.beta', 'g_a.1.beta_reparam.lower_bound.bound', 'g_a.1.beta_reparam.pedestal']
     >>> sd["g_a.1.beta_reparam.lower_bound.bound"].shape
     (1,)
+    >>> store = cgdn.ParameterStore()
+    >>> report = cgdn.import_compressai(sd, store)
+    >>> again = cgdn.export_compressai(store, beta_min=report)     # the bound it imported
+    >>> bool(again["g_a.1.beta_reparam.lower_bound.bound"] == sd["g_a.1.beta_reparam.lower_bound.bound"])
+    True
     """
+    if not isinstance(as_torch, bool):
+        raise TypeError(f"as_torch must be True or False, got {as_torch!r}")
     result = {}
     for p, beta, gamma, bmin, offset, layer in _layers_to_export(
             source, scopes, beta_min, reparam_offset):
@@ -422,7 +474,7 @@ def export_compressai(source=None, *, scopes=None, beta_min=1e-6, reparam_offset
         values = (pedestal, math.sqrt(bmin + pedestal), pedestal, math.sqrt(pedestal))
         for leaf, value in zip(_BUFFERS, values):
             result[_key(p, leaf)] = np.array([value], dtype=buf_dtype)
-    return result
+    return _as_torch(result) if as_torch else result
 
 
 # --------------------------------------------------------------------------------------
@@ -435,6 +487,11 @@ def _is_compressai_gdn(module):
 
 def _class_names(obj):
     return {cls.__name__ for cls in type(obj).__mro__}
+
+
+def is_gdn1(module):
+    """Whether a CompressAI-style module is GDN1 (by class, or cgdn.torch's option)."""
+    return bool(getattr(module, "simplified", "GDN1" in _class_names(module)))
 
 
 def _compressai_buffers(module):
@@ -537,7 +594,8 @@ def from_compressai(model, *, store=None, prefix="", dtype=None):
     for path, module in modules:
         beta, gamma = _compressai_pair({"beta": module.beta, "gamma": module.gamma}, "")
         settings = compressai_settings(_compressai_buffers(module), "")
-        gdn1 = "GDN1" in _class_names(module)
+        gdn1 = is_gdn1(module)
+        settings["rectify"] = bool(getattr(module, "rectify", False))
         pending.append((path, _scope_of(prefix, path), beta, gamma, settings, gdn1,
                         bool(module.inverse)))
     with store.lock():

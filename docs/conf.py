@@ -22,3 +22,21 @@ numpydoc_class_members_toctree = False
 myst_heading_anchors = 3
 html_theme = "alabaster"
 html_title = f"cgdn {release}"
+
+# cgdn.torch's reference needs torch, an optional dependency: without it that page is left
+# out, and so is its line in the index's table of contents
+try:
+    import torch  # noqa: F401
+    HAVE_TORCH = True
+except ImportError:
+    HAVE_TORCH = False
+    exclude_patterns += ["api-torch.rst", "generated/cgdn.torch.*"]
+
+
+def _drop_torch_reference(app, docname, source):
+    if docname == "index" and not HAVE_TORCH:
+        source[0] = source[0].replace("\napi-torch\n", "\n")
+
+
+def setup(app):
+    app.connect("source-read", _drop_torch_reference)

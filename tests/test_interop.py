@@ -130,8 +130,10 @@ def test_export_import_round_trip_is_exact(rng):
     sd = {}
     for p, c, dtype in (("g_a.1", 5, np.float32), ("g_s.2", 3, np.float64)):
         sd.update(_compressai_layer(p, c, rng, dtype=dtype))
-    cgdn.import_compressai(sd, store)
-    exported = cgdn.export_compressai(store)
+    report = cgdn.import_compressai(sd, store)
+    with pytest.raises(ValueError, match=r"bound of layer 'g_a/1' is not known.*beta_min="):
+        cgdn.export_compressai(store)      # a store holds raw variables, not the bounds
+    exported = cgdn.export_compressai(store, beta_min=report)
     for key, value in sd.items():
         np.testing.assert_array_equal(exported[key], value)
         assert exported[key].dtype == value.dtype
@@ -140,7 +142,27 @@ def test_export_import_round_trip_is_exact(rng):
     for name in store:
         np.testing.assert_array_equal(again[name], store[name])
     with pytest.raises(ValueError, match="no GDN layer"):
-        cgdn.export_compressai(store, scopes=["nope"])
+        cgdn.export_compressai(store, scopes=["nope"], beta_min=1e-6)
+
+
+def test_store_round_trip_keeps_each_layers_bound(rng):
+    """An IGDN layer with beta_min=1e-2 through import_compressai and a store comes back
+    with its own bound (0.1), not the default's (0.001), and so computes the same."""
+    source = cgdn.export_compressai({"g_s.1": cgdn.GDN(8, inverse=True, beta_min=1e-2,
+                                                        data_format="channels_first"),
+                                     "g_a.1": cgdn.GDN(8)})
+    source["g_s.1.beta"] = np.full(8, 0.05, np.float32)      # raw beta under the bound
+    store = cgdn.ParameterStore()
+    report = cgdn.import_compressai(source, store)
+    back = cgdn.export_compressai(store, beta_min=report)
+    for key, value in source.items():
+        np.testing.assert_array_equal(back[key], value)
+    assert back["g_s.1.beta_reparam.lower_bound.bound"][0] == np.float32(0.1)
+    per_layer = cgdn.export_compressai(store, beta_min={"g_s/1": 1e-2, "g_a/1": 1e-6})
+    for key, value in source.items():
+        np.testing.assert_array_equal(per_layer[key], value)
+    with pytest.raises(ValueError, match="'g_a/1' is not known"):
+        cgdn.export_compressai(store, beta_min={"g_s/1": 1e-2})
 
 
 # --- one-call conversion ------------------------------------------------------------
@@ -605,6 +627,6 @@ def test_export_of_a_store_takes_bounds_per_layer():
     store = cgdn.ParameterStore()
     cgdn.gdn(np.ones((1, 2, 2, 3)), name="a", store=store)
     cgdn.gdn(np.ones((1, 2, 2, 3)), name="b", store=store)
-    state = cgdn.export_compressai(store, beta_min={"a": 0.1})
+    state = cgdn.export_compressai(store, beta_min={"a": 0.1, "b": 1e-6})
     assert state["a.beta_reparam.lower_bound.bound"][0] == math.sqrt(0.1 + PEDESTAL)
     assert state["b.beta_reparam.lower_bound.bound"][0] == math.sqrt(1e-6 + PEDESTAL)

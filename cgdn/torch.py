@@ -1,0 +1,490 @@
+"""cgdn inside PyTorch: a GDN module with CompressAI's state dict, and one call that
+puts it in place of a model's CompressAI GDN modules.
+
+``import cgdn`` never imports torch; ``import cgdn.torch`` does (``pip install
+"cgdn[torch]"``). The computation is the custom operator ``torch.ops.cgdn.gdn`` (with a
+fake implementation, so ``torch.compile(..., fullgraph=True)`` and ``torch.export``
+trace through it, and gradients from :func:`cgdn.gdn_vjp`, the operator
+``torch.ops.cgdn.gdn_vjp``). Contiguous NCHW tensors and 4-d tensors in
+``torch.channels_last`` memory format are read and written in place, without a copy or
+a transpose; the output has the input's memory format.
+"""
+try:
+    import torch
+except ImportError as error:      # pragma: no cover - only without torch
+    raise ImportError("cgdn.torch needs PyTorch: pip install 'cgdn[torch]' (or torch)") from error
+from torch import nn
+
+from cgdn._density import gdn_vjp
+from cgdn._gdn import apply_gdn
+from cgdn._interop import (_compressai_buffers, _is_compressai_gdn, compressai_settings,
+                           is_gdn1)
+
+__all__ = ["GDN", "GDN1", "accelerate", "load_into"]
+
+_DTYPES = (torch.float32, torch.float64)
+_REPARAM_OFFSET = 2.0**-18
+
+
+# --------------------------------------------------------------------------------------
+# The operators
+
+def _numpy_views(x, out):
+    """NumPy views of ``x`` and ``out`` in one layout, and its data_format.
+
+    ``out`` was made by ``torch.empty_like(x)``, so it is contiguous, 4-d channels_last,
+    or (for inputs of other strides) has x's strides; only in that last case is a
+    contiguous temporary used (the caller copies it into ``out``)."""
+    if out.is_contiguous():
+        return x.contiguous().numpy(), out.numpy(), "channels_first", None
+    if out.dim() == 4 and out.is_contiguous(memory_format=torch.channels_last):
+        xv = x.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
+        return xv.numpy(), out.permute(0, 2, 3, 1).numpy(), "channels_last", None
+    tmp = torch.empty(x.shape, dtype=x.dtype)
+    return x.contiguous().numpy(), tmp.numpy(), "channels_first", tmp
+
+
+def _threads(num_threads):
+    return num_threads if num_threads > 0 else torch.get_num_threads()
+
+
+def _compute_dtype(dtype):
+    return dtype if dtype in _DTYPES else torch.float32
+
+
+@torch.library.custom_op("cgdn::gdn", mutates_args=(), device_types="cpu")
+def _gdn_op(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor, inverse: bool,
+            rectify: bool, alpha: float, epsilon: float, num_threads: int) -> torch.Tensor:
+    out = torch.empty_like(x)
+    if x.numel() == 0:
+        return out
+    dtype = _compute_dtype(x.dtype)
+    if dtype != x.dtype:    # float16 / bfloat16: computed in float32
+        return _gdn_op(x.to(dtype), beta, gamma, inverse, rectify, alpha, epsilon,
+                       num_threads).to(x.dtype)
+    beta = beta.detach().to(dtype).numpy()
+    gamma = gamma.detach().to(dtype).numpy().T     # [out, in] -> TF's [in, out]
+    xv, outv, data_format, tmp = _numpy_views(x.detach(), out)
+    apply_gdn(xv, beta, gamma, inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon,
+              data_format=data_format, out=outv, num_threads=_threads(num_threads))
+    if tmp is not None:
+        out.copy_(tmp)
+    return out
+
+
+@_gdn_op.register_fake
+def _gdn_fake(x, beta, gamma, inverse, rectify, alpha, epsilon, num_threads):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("cgdn::gdn_vjp", mutates_args=(), device_types="cpu")
+def _gdn_vjp_op(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor,
+                grad: torch.Tensor, inverse: bool, rectify: bool, alpha: float, epsilon: float,
+                num_threads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    dtype = _compute_dtype(x.dtype)
+    xv = x.detach().to(dtype).contiguous().numpy()
+    gv = grad.detach().to(dtype).contiguous().numpy()
+    gx, gb, gg = gdn_vjp(xv, beta.detach().to(dtype).numpy(),
+                         gamma.detach().to(dtype).numpy().T, gv, inverse=inverse,
+                         rectify=rectify, alpha=alpha, epsilon=epsilon,
+                         data_format="channels_first", num_threads=_threads(num_threads))
+    grad_x = torch.empty_like(x)
+    grad_x.copy_(torch.from_numpy(gx))
+    return (grad_x, torch.from_numpy(gb).to(beta.dtype),
+            torch.from_numpy(gg.T.copy()).to(gamma.dtype))
+
+
+@_gdn_vjp_op.register_fake
+def _gdn_vjp_fake(x, beta, gamma, grad, inverse, rectify, alpha, epsilon, num_threads):
+    return torch.empty_like(x), torch.empty_like(beta), torch.empty_like(gamma)
+
+
+def _setup_context(ctx, inputs, output):
+    x, beta, gamma, *settings = inputs
+    ctx.save_for_backward(x, beta, gamma)
+    ctx.settings = settings
+
+
+def _backward(ctx, grad):
+    x, beta, gamma = ctx.saved_tensors
+    gx, gb, gg = _gdn_vjp_op(x, beta, gamma, grad, *ctx.settings)
+    return gx, gb, gg, None, None, None, None, None
+
+
+_gdn_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+# --------------------------------------------------------------------------------------
+# The module
+
+class _LowerBoundFunction(torch.autograd.Function):
+    """max(x, bound) with TensorFlow's gradient: it passes where x >= bound, or where it
+    moves x up towards the bound (a descent step x -= lr * g with g < 0)."""
+
+    @staticmethod
+    def forward(ctx, x, bound):
+        ctx.save_for_backward(x, bound)
+        return torch.max(x, bound)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, bound = ctx.saved_tensors
+        return grad * ((x >= bound) | (grad < 0)), None
+
+
+class _LowerBound(nn.Module):
+    def __init__(self, bound):
+        super().__init__()
+        self.register_buffer("bound", torch.tensor([float(bound)]))
+
+    def forward(self, x):
+        return _LowerBoundFunction.apply(x, self.bound)
+
+
+class _NonNegative(nn.Module):
+    """value = max(raw, sqrt(minimum + offset**2))**2 - offset**2, CompressAI's buffers."""
+
+    def __init__(self, minimum=0.0, reparam_offset=_REPARAM_OFFSET):
+        super().__init__()
+        pedestal = float(reparam_offset) ** 2
+        self.register_buffer("pedestal", torch.tensor([pedestal]))
+        self.lower_bound = _LowerBound((float(minimum) + pedestal) ** 0.5)
+
+    def init(self, value):
+        return torch.sqrt(torch.clamp_min(value + self.pedestal, float(self.pedestal)))
+
+    def forward(self, raw):
+        return self.lower_bound(raw) ** 2 - self.pedestal
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise (TypeError if not isinstance(value, int) or isinstance(value, bool)
+               else ValueError)(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_real(name, value, positive):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not (value > 0 if positive else value >= 0) or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, "
+                         f"got {value!r}")
+    return value
+
+
+class GDN(nn.Module):
+    """GDN / IGDN as a PyTorch module, computed by cgdn's kernels on the CPU.
+
+    The parameters and buffers are CompressAI's (``beta`` of shape ``(C,)``, ``gamma``
+    of shape ``(C, C)`` in PyTorch's ``[out, in]`` orientation, both reparameterized,
+    and ``beta_reparam.pedestal``, ``beta_reparam.lower_bound.bound``,
+    ``gamma_reparam.pedestal``, ``gamma_reparam.lower_bound.bound`` of shape ``(1,)``),
+    so a state dict of ``compressai.layers.GDN(C)`` loads into it with ``strict=True``
+    and the other way round. Gradients reach ``beta`` and ``gamma`` through the
+    reparameterization as in CompressAI (TensorFlow's lower-bound gradient).
+
+    Parameters
+    ----------
+    in_channels : int
+    inverse : bool, default False
+        IGDN (multiplies by the pool instead of dividing).
+    beta_min : float, default 1e-6
+        Lower bound of the effective beta.
+    gamma_init : float, default 0.1
+        The initial effective gamma is ``gamma_init`` times the identity.
+    simplified : bool, default False
+        GDN1 (Johnston et al., 2019): ``alpha=1, epsilon=1``, ``x / (beta + gamma |x|)``;
+        :class:`GDN1` is the same with this set.
+    rectify : bool, default False
+        Apply a ReLU to the input first (tensorflow-compression's option; CompressAI has
+        none, so such a module has no CompressAI counterpart).
+    num_threads : int, optional
+        Threads of each call; ``torch.get_num_threads()`` at call time by default.
+
+    Notes
+    -----
+    Inputs are ``(N, C, ...)`` tensors. Float32 and float64 CPU tensors run cgdn's
+    kernels (float16 and bfloat16 are computed in float32); on other devices the module
+    computes CompressAI's formula with torch operations. Contiguous NCHW tensors and
+    4-d tensors in ``torch.channels_last`` memory format are used in place; other
+    strides are copied first. First-order gradients only.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import cgdn.torch
+    >>> layer = cgdn.torch.GDN(3)
+    >>> x = torch.ones(1, 3, 4, 4)
+    >>> y = layer(x)
+    >>> torch.allclose(y, x / torch.sqrt(torch.tensor(1.0 + 0.1)))
+    True
+    >>> sorted(layer.state_dict())
+    ['beta', 'beta_reparam.lower_bound.bound', 'beta_reparam.pedestal', 'gamma', 'gamma_reparam.lower_bound.bound', 'gamma_reparam.pedestal']
+    """
+
+    def __init__(self, in_channels, inverse=False, beta_min=1e-6, gamma_init=0.1, *,
+                 simplified=False, rectify=False, num_threads=None):
+        super().__init__()
+        self.in_channels = _check_int("in_channels", in_channels, 1)
+        self.inverse = bool(inverse)
+        self.simplified = bool(simplified)
+        self.rectify = bool(rectify)
+        self.num_threads = (None if num_threads is None
+                            else _check_int("num_threads", num_threads, 1))
+        beta_min = _check_real("beta_min", beta_min, positive=False)
+        gamma_init = _check_real("gamma_init", gamma_init, positive=False)
+        self.beta_reparam = _NonNegative(beta_min)
+        self.gamma_reparam = _NonNegative()
+        self.beta = nn.Parameter(self.beta_reparam.init(torch.ones(in_channels)))
+        self.gamma = nn.Parameter(self.gamma_reparam.init(gamma_init * torch.eye(in_channels)))
+
+    @property
+    def alpha(self):
+        return 1.0 if self.simplified else 2.0
+
+    @property
+    def epsilon(self):
+        return 1.0 if self.simplified else 0.5
+
+    def extra_repr(self):
+        parts = [str(self.in_channels)]
+        if self.inverse:
+            parts.append("inverse=True")
+        if self.simplified:
+            parts.append("simplified=True")
+        if self.rectify:
+            parts.append("rectify=True")
+        if self.num_threads is not None:
+            parts.append(f"num_threads={self.num_threads}")
+        return ", ".join(parts)
+
+    def __repr__(self):    # one line: the reparameterizations are CompressAI's buffers
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def _check_input(self, x):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} takes a torch.Tensor, got "
+                            f"{type(x).__name__}")
+        if x.dim() < 2 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__}({self.in_channels}) expects (N, {self.in_channels}, "
+                f"...) inputs, got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"{type(self).__name__} takes floating-point tensors, got "
+                            f"{x.dtype} (use x.float())")
+
+    def forward(self, x):
+        self._check_input(x)
+        beta = self.beta_reparam(self.beta)
+        gamma = self.gamma_reparam(self.gamma)
+        if x.device.type != "cpu":
+            return self._torch_formula(x, beta, gamma)
+        return _gdn_op(x, beta, gamma, self.inverse, self.rectify, self.alpha, self.epsilon,
+                       self.num_threads or 0)
+
+    def _torch_formula(self, x, beta, gamma):
+        """CompressAI's formula in torch operations (for devices other than the CPU)."""
+        if self.rectify:
+            x = torch.relu(x)
+        c = self.in_channels
+        pool = x.abs() if self.simplified else x * x
+        shape = (c, c) + (1,) * (x.dim() - 2)
+        conv = {3: nn.functional.conv1d, 4: nn.functional.conv2d, 5: nn.functional.conv3d}
+        if x.dim() in conv:
+            norm = conv[x.dim()](pool, gamma.reshape(shape).to(x.dtype), beta.to(x.dtype))
+        else:
+            norm = torch.einsum("ij,nj...->ni...", gamma.to(x.dtype), pool) + beta.to(
+                x.dtype).reshape((c,) + (1,) * (x.dim() - 2))
+        norm = norm if self.simplified else torch.sqrt(norm)
+        return x * norm if self.inverse else x / norm
+
+    @classmethod
+    def from_module(cls, module, *, num_threads=None):
+        """A :class:`GDN` equal to a CompressAI ``GDN`` / ``GDN1`` module (or another
+        :class:`GDN`), sharing its parameter tensors and copying its buffers.
+
+        Examples
+        --------
+        >>> import cgdn.torch
+        >>> a = cgdn.torch.GDN(4, inverse=True, beta_min=0.01)
+        >>> b = cgdn.torch.GDN.from_module(a)
+        >>> b.beta is a.beta, b.inverse
+        (True, True)
+        """
+        if not _is_compressai_gdn(module):
+            raise TypeError(f"module must be a CompressAI GDN/GDN1 module, got "
+                            f"{type(module).__name__}")
+        settings = compressai_settings(_buffers_of(module), "")
+        simplified = is_gdn1(module)
+        new = cls(int(module.beta.shape[0]), inverse=bool(module.inverse),
+                  beta_min=settings["beta_min"], simplified=simplified,
+                  rectify=bool(getattr(module, "rectify", False)), num_threads=num_threads)
+        new.beta, new.gamma = module.beta, module.gamma
+        for leaf, value in _buffers_of(module).items():
+            target = new.get_buffer(leaf)
+            target.data = value.detach().clone()
+        return new
+
+
+class GDN1(GDN):
+    """:class:`GDN` with ``simplified=True`` (GDN1: ``y = x / (beta + gamma |x|)``).
+
+    Examples
+    --------
+    >>> import cgdn.torch
+    >>> cgdn.torch.GDN1(8, inverse=True)
+    GDN1(8, inverse=True, simplified=True)
+    """
+
+    def __init__(self, in_channels, inverse=False, beta_min=1e-6, gamma_init=0.1, *,
+                 rectify=False, num_threads=None):
+        super().__init__(in_channels, inverse, beta_min, gamma_init, simplified=True,
+                         rectify=rectify, num_threads=num_threads)
+
+
+def _buffers_of(module):
+    return {leaf: value for leaf, value in _compressai_buffers(module).items()
+            if isinstance(value, torch.Tensor)}
+
+
+# --------------------------------------------------------------------------------------
+# Whole models
+
+def _check_module(model, name="model"):
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
+
+
+def accelerate(model, *, num_threads=None):
+    """Put :class:`GDN` modules in place of a model's CompressAI ``GDN`` / ``GDN1``.
+
+    Each new module shares the old one's ``beta`` and ``gamma`` parameters (an optimizer
+    holding them keeps working) and copies its buffers, so the state dict keys and
+    values are unchanged and ``model.load_state_dict`` works as before. Modules are
+    recognized by their attributes (``beta``, ``gamma``, ``beta_reparam``,
+    ``gamma_reparam``, ``inverse``; GDN1 by its class name), so subclasses and copies of
+    CompressAI's classes are found as well. A module registered at several places is
+    replaced by one new module everywhere.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    num_threads : int, optional
+        Threads of each call of the new modules (and of the model's :class:`GDN`
+        modules already there); ``torch.get_num_threads()`` at call time by default.
+
+    Returns
+    -------
+    dict of str to GDN
+        Every GDN module of the model, by path, now cgdn's.
+
+    Raises
+    ------
+    ValueError
+        If the model has no GDN module, or is itself one (use
+        :meth:`GDN.from_module`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import cgdn.torch
+    >>> model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 5), cgdn.torch.GDN(8))
+    >>> cgdn.torch.accelerate(model)
+    {'1': GDN(8)}
+    """
+    _check_module(model)
+    if num_threads is not None:
+        num_threads = _check_int("num_threads", num_threads, 1)
+    if _is_compressai_gdn(model):
+        raise ValueError("model is itself a GDN module, which cannot be replaced in place: "
+                         "use cgdn.torch.GDN.from_module(model)")
+    replaced = {}
+    for parent in list(model.modules()):
+        for child_name, child in list(parent._modules.items()):   # shared ones too
+            if isinstance(child, GDN):
+                if num_threads is not None:
+                    child.num_threads = num_threads
+            elif _is_compressai_gdn(child):
+                if id(child) not in replaced:
+                    new = GDN.from_module(child, num_threads=num_threads)
+                    new.train(child.training)
+                    replaced[id(child)] = new
+                setattr(parent, child_name, replaced[id(child)])
+    report = {name: m for name, m in model.named_modules() if isinstance(m, GDN)}
+    if not report:
+        names = [name for name, _ in model.named_modules()]
+        raise ValueError(f"the model has no GDN module to accelerate (modules: "
+                         f"{names[:8]}{', ...' if len(names) > 8 else ''})")
+    return report
+
+
+def load_into(model, layers, *, strict=True):
+    """Load cgdn layers (:class:`cgdn.GDN`) into the GDN modules of a PyTorch model.
+
+    The layers' parameters and reparameterization buffers replace those of the modules
+    at the same paths (``{"g_a.1": layer, ...}`` as :func:`cgdn.from_compressai` and
+    :func:`cgdn.load_layers` give them); the rest of the model's state is kept, and the
+    whole state dict is loaded with ``model.load_state_dict(..., strict=strict)``, so the
+    model ends up exactly as a strict load of a full checkpoint would leave it. Values
+    are cast to each module's dtype and device.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A CompressAI model (accelerated or not) or any module holding GDN modules.
+    layers : dict of str to cgdn.GDN, cgdn.GDN, or list of cgdn.GDN
+        As :func:`cgdn.export_compressai` takes them.
+    strict : bool, default True
+        Passed to ``load_state_dict``.
+
+    Returns
+    -------
+    list of str
+        The module paths loaded.
+
+    Raises
+    ------
+    ValueError
+        If a layer has no GDN module at its path, the module differs from the layer in
+        kind (GDN / IGDN / GDN1) or channel count; nothing is loaded then.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import cgdn, cgdn.torch
+    >>> model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), cgdn.torch.GDN(4))
+    >>> layers = cgdn.from_compressai(model)
+    >>> layers["1"].beta_min
+    1e-06
+    >>> cgdn.torch.load_into(model, layers)
+    ['1']
+    """
+    _check_module(model)
+    from cgdn._interop import _layer_items, export_compressai
+
+    items = _layer_items(layers)
+    if items is None:
+        raise TypeError(f"layers must be a cgdn.GDN or a dict or list of them, got "
+                        f"{type(layers).__name__}")
+    modules = dict(model.named_modules())
+    for path, layer in items:
+        module = modules.get(path)
+        if module is None or not _is_compressai_gdn(module):
+            near = [n for n, m in modules.items() if _is_compressai_gdn(m)]
+            raise ValueError(f"the model has no GDN module at {path!r}; its GDN modules are "
+                             f"{near[:8]}")
+        simplified = is_gdn1(module)
+        want = (bool(module.inverse), simplified, int(module.beta.shape[0]))
+        got = (layer.inverse, (layer.alpha, layer.epsilon) == (1.0, 1.0), layer.channels)
+        if want != got:
+            raise ValueError(
+                f"{path!r}: the model's module is {type(module).__name__}"
+                f"({want[2]}, inverse={want[0]}, simplified={want[1]}), the layer "
+                f"{layer!r}")
+    state = model.state_dict()
+    for key, value in export_compressai(dict(items), as_torch=True).items():
+        state[key] = value.to(dtype=state[key].dtype, device=state[key].device)
+    model.load_state_dict(state, strict=strict)
+    return [path for path, _ in items]
