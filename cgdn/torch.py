@@ -52,24 +52,30 @@ def _compute_dtype(dtype):
     return dtype if dtype in _DTYPES else torch.float32
 
 
-@torch.library.custom_op("cgdn::gdn", mutates_args=(), device_types="cpu")
-def _gdn_op(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor, inverse: bool,
-            rectify: bool, alpha: float, epsilon: float, num_threads: int) -> torch.Tensor:
+def _compute(x, beta, gamma_tf, inverse, rectify, alpha, epsilon, num_threads):
+    """cgdn on a CPU tensor with NumPy parameters (gamma in TF's [in, out], x's dtype)."""
     out = torch.empty_like(x)
     if x.numel() == 0:
         return out
+    xv, outv, data_format, tmp = _numpy_views(x.detach(), out)
+    apply_gdn(xv, beta, gamma_tf, inverse=inverse, rectify=rectify, alpha=alpha,
+              epsilon=epsilon, data_format=data_format, out=outv,
+              num_threads=_threads(num_threads))
+    if tmp is not None:
+        out.copy_(tmp)
+    return out
+
+
+@torch.library.custom_op("cgdn::gdn", mutates_args=(), device_types="cpu")
+def _gdn_op(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor, inverse: bool,
+            rectify: bool, alpha: float, epsilon: float, num_threads: int) -> torch.Tensor:
     dtype = _compute_dtype(x.dtype)
     if dtype != x.dtype:    # float16 / bfloat16: computed in float32
         return _gdn_op(x.to(dtype), beta, gamma, inverse, rectify, alpha, epsilon,
                        num_threads).to(x.dtype)
     beta = beta.detach().to(dtype).numpy()
     gamma = gamma.detach().to(dtype).numpy().T     # [out, in] -> TF's [in, out]
-    xv, outv, data_format, tmp = _numpy_views(x.detach(), out)
-    apply_gdn(xv, beta, gamma, inverse=inverse, rectify=rectify, alpha=alpha, epsilon=epsilon,
-              data_format=data_format, out=outv, num_threads=_threads(num_threads))
-    if tmp is not None:
-        out.copy_(tmp)
-    return out
+    return _compute(x, beta, gamma, inverse, rectify, alpha, epsilon, num_threads)
 
 
 @_gdn_op.register_fake
@@ -277,12 +283,36 @@ class GDN(nn.Module):
 
     def forward(self, x):
         self._check_input(x)
+        settings = (self.inverse, self.rectify, self.alpha, self.epsilon, self.num_threads or 0)
+        if (x.device.type == "cpu" and x.dtype in _DTYPES and not torch.is_grad_enabled()
+                and not torch.compiler.is_compiling()):
+            # inference in eager mode: the operator's computation, without its dispatch
+            # and with the effective parameters of the last call while they are unchanged
+            return _compute(x, *self._effective_numpy(x.dtype), *settings)
         beta = self.beta_reparam(self.beta)
         gamma = self.gamma_reparam(self.gamma)
         if x.device.type != "cpu":
             return self._torch_formula(x, beta, gamma)
-        return _gdn_op(x, beta, gamma, self.inverse, self.rectify, self.alpha, self.epsilon,
-                       self.num_threads or 0)
+        return _gdn_op(x, beta, gamma, *settings)
+
+    def _effective_numpy(self, dtype):
+        """``(beta, gamma in TF's [in, out])`` as C-contiguous arrays of ``dtype``, computed
+        as the operator's path computes them, and kept while the raw parameters and the
+        buffers hold the same values (compared at each call, so changes through ``.data``
+        or a replaced tensor are seen too)."""
+        raw = (self.beta, self.gamma, self.beta_reparam.pedestal,
+               self.beta_reparam.lower_bound.bound, self.gamma_reparam.pedestal,
+               self.gamma_reparam.lower_bound.bound)
+        cached = self.__dict__.get("_cgdn_effective")
+        if (cached is not None and cached[0] == dtype
+                and all(a.dtype == b.dtype and torch.equal(a, b) for a, b in zip(raw, cached[1]))):
+            return cached[2], cached[3]
+        with torch.no_grad():
+            beta = self.beta_reparam(self.beta).to(dtype).numpy()
+            gamma = self.gamma_reparam(self.gamma).to(dtype).numpy().T.copy()
+            copies = tuple(t.detach().clone() for t in raw)
+        self.__dict__["_cgdn_effective"] = (dtype, copies, beta, gamma)
+        return beta, gamma
 
     def _torch_formula(self, x, beta, gamma):
         """CompressAI's formula in torch operations (for devices other than the CPU)."""

@@ -369,3 +369,30 @@ def test_from_compressai_reads_cgdn_modules():
         for name, module in model.named_children():
             np.testing.assert_allclose(layers[name](x.numpy()), module(x).numpy(), rtol=1e-6,
                                        atol=1e-7)
+
+
+def test_inference_path_equals_the_operator_and_sees_every_change():
+    """Under no_grad, eager calls skip the operator's dispatch and reuse the effective
+    parameters while the raw ones are unchanged: same bits as the operator, and a change
+    in place, through .data, by load_state_dict or of a buffer is seen at the next call."""
+    layer = ct.GDN(6, inverse=True)
+    x = torch.randn(2, 6, 5, 4, generator=torch.Generator().manual_seed(12))
+
+    def by_operator():
+        return torch.ops.cgdn.gdn(x, layer.beta_reparam(layer.beta),
+                                  layer.gamma_reparam(layer.gamma), True, False, 2.0, 0.5, 0)
+
+    changes = [lambda: layer.beta.data.mul_(1.5),
+               lambda: layer.gamma.data.add_(0.01),
+               lambda: layer.load_state_dict(ct.GDN(6, inverse=True, gamma_init=0.3)
+                                             .state_dict()),
+               lambda: layer.beta_reparam.lower_bound.bound.fill_(2.0)]
+    with torch.no_grad():
+        before = layer(x)
+        assert torch.equal(before, by_operator())
+        for change in changes:
+            change()
+            after = layer(x)
+            assert torch.equal(after, by_operator())
+            assert not torch.equal(after, before)
+            before = after
