@@ -17,7 +17,6 @@ most 1.5 at every size).
 """
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -25,19 +24,9 @@ import time
 import numpy as np
 
 import cgdn
+from cgdn._bench import machine_name
 
 CHANNELS = (1, 2, 3, 4, 8, 16, 32, 64, 128)
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def start_load(n):
@@ -108,7 +97,7 @@ def main(argv=None):
     default = cgdn.show_config(mode="dicts")["max_threads"]
     settings = [("1", 1), ("default", None), ("2", 2)]
     print(f"cgdn {cgdn.__version__} ({cgdn.show_config(mode='dicts')['isa']}), "
-          f"{_cpu_name()}, {os.cpu_count()} CPUs, default threads {default}; float32 "
+          f"{machine_name()}, {os.cpu_count()} CPUs, default threads {default}; float32 "
           f"channels_last GDN, out= given; mean (p90) of every call's time in ms over "
           f"{args.rounds} interleaved rounds of >= {args.calls} calls and "
           f">= {args.min_time:g} s per setting")
