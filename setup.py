@@ -30,6 +30,10 @@ CGDN_DISABLE_OPENMP=1
 CGDN_WIDE_EMULATION=1
     Also build the variant ``wide``: AVX-512's blockings in portable C, for the
     maintainers' check ``tools/check_wide.sh`` (never in wheels).
+CGDN_SANITIZE=address,undefined
+    Compile and link everything with gcc's sanitizers (``-fsanitize=...``, frame
+    pointers, debug information; undefined behaviour stops the process), objects in a
+    build folder of their own: ``tools/check_sanitizers.sh`` (never in wheels).
 """
 import glob
 import json
@@ -48,6 +52,9 @@ from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEBUG = os.environ.get("CGDN_CYTHON_DEBUG", "0") == "1"
+SANITIZE = os.environ.get("CGDN_SANITIZE", "")
+SANITIZE_FLAGS = ([f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer",
+                   "-fno-sanitize-recover=undefined", "-g"] if SANITIZE else [])
 
 DIRECTIVES = {
     "language_level": 3,
@@ -161,7 +168,10 @@ class BuildExt(build_ext):
         # temporary folder pip gives editable builds: a reinstall reuses every object
         # whose inputs did not change, and a bounds-checked build never reuses a release
         # object (or the other way round).
-        self.build_temp = os.path.join(HERE, "build", "objects-debug" if DEBUG else "objects")
+        kind = "objects-debug" if DEBUG else "objects"
+        if SANITIZE:
+            kind += "-sanitize-" + SANITIZE.replace(",", "-")
+        self.build_temp = os.path.join(HERE, "build", kind)
         if self.parallel is None or self.parallel is True:
             self.parallel = os.cpu_count() or 1
 
@@ -176,7 +186,7 @@ class BuildExt(build_ext):
                 stacklevel=1,
             )
             openmp = ([], [])
-        base = [] if is_msvc else BASE_COMPILE_ARGS
+        base = [] if is_msvc else BASE_COMPILE_ARGS + SANITIZE_FLAGS
         built = []
         units = {}   # extension name -> its units
         for name, flags in VARIANTS.items():
@@ -200,7 +210,7 @@ class BuildExt(build_ext):
             units.setdefault(ext.name, []).extend(
                 Unit(ext.name, source, SIMD_HEADERS + list(ext.depends),
                      ext.define_macros, base + openmp[0] + level) for source in ext.sources)
-            ext.extra_link_args = list(ext.extra_link_args) + openmp[1]
+            ext.extra_link_args = list(ext.extra_link_args) + openmp[1] + SANITIZE_FLAGS[:1]
         # the longest units first: the kernel variants with the widest vectors, the core
         order = sorted((u for us in units.values() for u in us), key=_priority)
         with ThreadPoolExecutor(max(1, int(self.parallel))) as pool:

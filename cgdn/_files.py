@@ -151,7 +151,8 @@ def read_npz(path, *, max_bytes=None):
         archive = zipfile.ZipFile(path)
     except OSError:
         raise   # a missing or unreadable file: FileNotFoundError, PermissionError, ...
-    except (zipfile.BadZipFile, UnicodeDecodeError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, UnicodeDecodeError, ValueError, EOFError,
+            NotImplementedError) as exc:   # NotImplementedError: zip versions it cannot read
         raise ValueError(f"{path!s} is not a readable .npz parameter file: {exc}") from None
     with archive:
         infos = archive.infolist()
@@ -189,7 +190,7 @@ def _read_entry(path, archive, name, info):
             data = stream.read(nbytes)
             if len(data) != nbytes or stream.read(1):
                 raise ValueError(f"entry {name!r} is truncated or longer than its header says")
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
         raise ValueError(f"{path!s}: entry {name!r} cannot be read: {exc}") from None
     arr = np.frombuffer(data, dtype=dtype)
     if fortran:

@@ -1,6 +1,7 @@
 """Parameter files: saving atomically, loading strictly."""
 import io
 import os
+import pathlib
 import pickle
 import struct
 import subprocess
@@ -326,3 +327,21 @@ def test_foreign_archive_is_refused_before_its_arrays_are_read(tmp_path, monkeyp
         with pytest.raises(ValueError, match=match):
             cgdn.ParameterStore.load(path)
     assert read == ["__cgdn_format__"]  # the wrong marker only; never the big array
+
+
+FUZZ_REGRESSIONS = sorted((pathlib.Path(__file__).parent / "fuzz_regressions").glob("*"))
+
+
+@pytest.mark.parametrize("path", FUZZ_REGRESSIONS, ids=[p.name for p in FUZZ_REGRESSIONS])
+def test_fuzz_regressions_are_refused_clearly(path):
+    """Files the fuzzer (fuzz/fuzz_files.py) found escaping with another exception than
+    ValueError / OSError, minimized: every reader refuses them with a ValueError now."""
+    target = cgdn.ParameterStore()
+    cgdn.gdn(np.ones((1, 2, 2, 3), np.float32), store=target)
+    for read in (cgdn.ParameterStore.load, target.restore, cgdn.load_layers):
+        with pytest.raises(ValueError, match="not a readable|cannot be read|not a cgdn"):
+            read(path)
+
+
+def test_fuzz_regressions_exist():
+    assert FUZZ_REGRESSIONS, "tests/fuzz_regressions is empty: the regression files are gone"
