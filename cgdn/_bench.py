@@ -30,6 +30,7 @@ display.
 import argparse
 import json
 import os
+import platform
 import shlex
 import subprocess
 import sys
@@ -380,9 +381,12 @@ def build_parser(prog=None, quick=False):
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy reference")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if present")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--plot", metavar="PNG", help="plot time / floor (matplotlib)")
+    parser.add_argument("--plot", metavar="PNG",
+                        help="plot the times of cgdn, PyTorch and the floor (matplotlib)")
     parser.add_argument("--replot", metavar="JSON",
                         help="only redraw --plot from the results of an earlier --json run")
+    parser.add_argument("--machine", metavar="NAME",
+                        help="the machine named in the plot's title (default: this CPU)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     if quick:
         parser.set_defaults(quick=True, progress=True)
@@ -398,7 +402,8 @@ def main(argv=None, prog=None, quick=False):
     if args.replot:
         with open(args.replot) as f:
             saved = json.load(f)
-        _plot(saved["results"], args.plot or "benchmark.png", saved["args"])
+        _plot(saved["results"], args.plot or "benchmark.png", saved["args"],
+              args.machine or saved.get("machine"))
         return saved["results"]
     unknown = [isa for isa in args.isa or [] if isa not in _isa.available()]
     if unknown:
@@ -421,8 +426,9 @@ def main(argv=None, prog=None, quick=False):
 
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"command": command, "args": vars(args), "results": results,
-                       "threadpool_info": threadpool_info()}, f, indent=1, default=str)
+            json.dump({"command": command, "machine": machine_name(), "args": vars(args),
+                       "results": results, "threadpool_info": threadpool_info()}, f,
+                      indent=1, default=str)
     if args.child:
         return results
     print_table(results, args, command)
@@ -445,9 +451,27 @@ def _without(argv, options):
     return kept
 
 
-def _plot(results, path, args):
-    """time / floor against the channel count (sweeps) or the shape, one line per
-    instruction set, layout and thread count. floor = max(min(gemm, mkl), copy, sqrt)."""
+def machine_name():
+    """The CPU's model name (Linux: /proc/cpuinfo), else what platform says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _floor(r):
+    return max(min(r["ms"]["gemm"], r["ms"].get("mkl", np.inf)), r["ms"]["copy"],
+               r["ms"]["sqrt"])
+
+
+def _plot(results, path, args, machine=None):
+    """Times against the channel count (sweeps) or the shape: one panel per instruction
+    set, layout and thread count, each with cgdn, PyTorch's GDN (when measured) and the
+    floor max(GEMM, copy, sqrt), in ms on a log axis (lower is better)."""
     try:
         import matplotlib
 
@@ -462,33 +486,40 @@ def _plot(results, path, args):
         label = r["shape"][-1] if sweep else ",".join(map(str, r["shape"]))
         if label not in labels:
             labels.append(label)
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
     groups = sorted({(r.get("isa", "?"), r.get("data_format", "?"), r["threads"])
                      for r in results}, key=lambda g: (-_ISA_RANK.get(g[0], 0), g[1], g[2]))
-    for isa, fmt, n_threads in groups:
+    n_cols = 2 if len(groups) > 1 else 1
+    n_rows = -(-len(groups) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.0 * n_rows + 0.6),
+                             squeeze=False, sharey=True)
+    for ax, (isa, fmt, n_threads) in zip(axes.flat, groups):
         rows = [r for r in results if (r.get("isa", "?"), r.get("data_format", "?"),
                                        r["threads"]) == (isa, fmt, n_threads)]
-        xs, ys = [], []
-        for r in rows:
-            floor = max(min(r["ms"]["gemm"], r["ms"].get("mkl", np.inf)), r["ms"]["copy"],
-                        r["ms"]["sqrt"])
-            label = r["shape"][-1] if sweep else ",".join(map(str, r["shape"]))
-            xs.append(r["shape"][-1] if sweep else labels.index(label))
-            ys.append(r["ms"]["cgdn"] / floor)
-        style = "-" if fmt == "channels_last" else "--"
-        ax.plot(xs, ys, "o" + style, ms=3,
-                label=f"{isa}, {fmt.replace('channels_', 'C ')}, {n_threads}T")
-    ax.axhline(1.0, color="gray", lw=0.8)
-    ax.set_ylim(bottom=0)
-    if sweep:
-        ax.set_xlabel("channels C at (1, 256, 256, C)")
-    else:
-        ax.set_xticks(range(len(labels)))
-        ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
-        ax.set_xlabel("shape (N,H,W,C)")
-    ax.set_ylabel("cgdn time / max(GEMM, copy, sqrt)")
-    ax.set_title(f"{'IGDN' if args.get('inverse') else 'GDN'} {args.get('dtype', 'float32')}")
-    ax.legend(fontsize=7, ncol=2)
+        xs = [r["shape"][-1] if sweep else labels.index(
+            ",".join(map(str, r["shape"]))) for r in rows]
+        ax.plot(xs, [r["ms"]["cgdn"] for r in rows], "o-", ms=3, color="C0", label="cgdn")
+        if all("torch" in r["ms"] for r in rows):
+            ax.plot(xs, [r["ms"]["torch"] for r in rows], "s-", ms=3, color="C3",
+                    label="PyTorch GDN")
+        ax.plot(xs, [_floor(r) for r in rows], "--", color="gray",
+                label="floor: max(GEMM, copy, sqrt)")
+        ax.set_yscale("log")
+        ax.set_title(f"{isa}, {fmt}, {n_threads} thread{'s' if n_threads > 1 else ''}",
+                     fontsize=9)
+        if sweep:
+            ax.set_xlabel("channels C at (1, 256, 256, C)", fontsize=8)
+        else:
+            ax.set_xticks(range(len(labels)))
+            ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
+        ax.grid(True, which="both", lw=0.3, alpha=0.5)
+    for ax in axes.flat[len(groups):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("time, ms (lower is better)", fontsize=8)
+    axes.flat[0].legend(fontsize=7)
+    kind = "IGDN" if args.get("inverse") else "GDN"
+    fig.suptitle(f"{kind} {args.get('dtype', 'float32')} on {machine or machine_name()}",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"plot written to {path}")

@@ -20,8 +20,12 @@ autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 myst_heading_anchors = 3
-html_theme = "alabaster"
+# the theme of NumPy, SciPy and scikit-learn: wide tables scroll inside the text column,
+# and the page's sections are listed beside it
+html_theme = "pydata_sphinx_theme"
 html_title = f"cgdn {release}"
+html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2,
+                      "secondary_sidebar_items": ["page-toc"]}
 
 # cgdn.torch's reference needs torch, an optional dependency: without it that page is left
 # out, and so is its line in the index's table of contents
