@@ -30,6 +30,8 @@ CGDN_DISABLE_OPENMP=1
 CGDN_WIDE_EMULATION=1
     Also build the variant ``wide``: AVX-512's blockings in portable C, for the
     maintainers' check ``tools/check_wide.sh`` (never in wheels).
+CGDN_VARIANTS=avx2,wide
+    Build only the kernel variants named, and the baseline (maintainers' checks).
 CGDN_SANITIZE=address,undefined
     Compile and link everything with gcc's sanitizers (``-fsanitize=...``, frame
     pointers, debug information; undefined behaviour stops the process), objects in a
@@ -86,6 +88,12 @@ if os.environ.get("CGDN_WIDE_EMULATION", "0") == "1":
     VARIANTS = {"avx512": VARIANTS["avx512"], "avx2": VARIANTS["avx2"],
                 "wide": ["-DCGDN_EMULATE_WIDE", "-Wno-psabi", "-O1"],
                 "baseline": []}
+
+# For maintainers' checks only: CGDN_VARIANTS=avx2,wide builds those variants and the
+# baseline (which every build has), e.g. for a sanitizer build of the variant under test.
+if os.environ.get("CGDN_VARIANTS"):
+    _only = {v.strip() for v in os.environ["CGDN_VARIANTS"].split(",")} | {"baseline"}
+    VARIANTS = {name: flags for name, flags in VARIANTS.items() if name in _only}
 
 SIMD = os.path.join("cgdn", "simd")
 SIMD_HEADERS = sorted(glob.glob(os.path.join(SIMD, "*.h")))
