@@ -19,6 +19,7 @@ import json
 import math
 import os
 import tempfile
+import tokenize
 import zipfile
 
 import numpy as np
@@ -115,7 +116,8 @@ def _read_header(path, name, stream):
             shape, fortran, dtype = npy_format.read_array_header_2_0(stream)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, SyntaxError, TypeError, OverflowError) as exc:
+    except (ValueError, SyntaxError, TypeError, OverflowError, EOFError, RecursionError,
+            tokenize.TokenError) as exc:   # TokenError: NumPy tokenizes old headers
         raise ValueError(f"{path}: entry {name!r} has a malformed .npy header: {exc}") from None
     return shape, fortran, dtype
 
