@@ -416,9 +416,9 @@ cdef void _careful_pixel(const char* x, char* out, Py_ssize_t step, Py_ssize_t i
 cdef Py_ssize_t rescue_bytes(const cgdn_variant* v, Py_ssize_t n_ch, Py_ssize_t tile,
                              bint channels_last, Py_ssize_t itemsize) noexcept nogil:
     # bytes of one thread's work for rescue_tile: the three passes' scratch, the tile's
-    # result, 2 C doubles for the careful pixels
+    # result, 2 C doubles for the careful pixels (and up to 7 bytes to align them)
     return ((scratch_elements(v, n_ch, tile, channels_last) + tile * n_ch) * itemsize
-            + 2 * n_ch * sizeof(double))
+            + 2 * n_ch * sizeof(double) + sizeof(double) - 1)
 
 
 cdef Py_ssize_t rescue_tile(const cgdn_variant* v, Py_ssize_t itemsize, const char* x,
@@ -437,7 +437,10 @@ cdef Py_ssize_t rescue_tile(const cgdn_variant* v, Py_ssize_t itemsize, const ch
     cdef char* f = <char*> _line_start(work)
     cdef char* pool = f + area * itemsize
     cdef char* tmp = work + scratch
-    cdef double* logs = <double*> (tmp + tile * n_ch * itemsize)
+    # the doubles on an 8-byte boundary (after a float32 result of odd length they were
+    # not: undefined behaviour, which UBSan reported)
+    cdef double* logs = <double*> ((<uintptr_t> (tmp + tile * n_ch * itemsize)
+                                    + sizeof(double) - 1) & ~(<uintptr_t> (sizeof(double) - 1)))
     cdef Py_ssize_t blocks, b, start, n, i, j, at, step, stride = 0
     if channels_last:
         start = t * tile

@@ -109,5 +109,7 @@ def test_the_guard_page_faults(tmp_path):
         """)
         run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              timeout=60)
-        assert run.returncode == -11, (run.returncode, run.stdout, run.stderr[-2000:])
+        # SIGSEGV, or (under AddressSanitizer, which catches it) its SEGV report
+        assert run.returncode == -11 or (run.returncode != 0 and "AddressSanitizer: SEGV"
+                                         in run.stderr), (run.returncode, run.stderr[-2000:])
         assert run.stdout.startswith("0.0")

@@ -55,12 +55,14 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 for isa in "${variants[@]}"; do
     echo "== CGDN_ISA=$isa under ASan + UBSan"
     started=$(date +%s)
+    status=0
     # shellcheck disable=SC2086
     CGDN_ISA=$isa LD_PRELOAD="$preload" python -m pytest -q -p no:cacheprovider \
-        -o addopts="" $TESTS 2>&1 | tee "$WORK/$isa.log" | tail -3
-    status=${PIPESTATUS[0]}
+        -o addopts="" $TESTS > "$WORK/$isa.log" 2>&1 || status=$?
+    tail -3 "$WORK/$isa.log"
     if [ "$status" -ne 0 ] || grep -q -E "ERROR: AddressSanitizer|runtime error:" "$WORK/$isa.log"; then
-        grep -m5 -A20 -E "ERROR: AddressSanitizer|runtime error:" "$WORK/$isa.log" || true
+        # a report ends the process at once: show it (and the failing tests, if any)
+        grep -A30 -E "ERROR: AddressSanitizer|runtime error:|^FAILED" "$WORK/$isa.log" | head -80 || true
         echo "== sanitizer check FAILED for $isa (pytest status $status)"
         exit 1
     fi
