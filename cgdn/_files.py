@@ -21,6 +21,7 @@ import os
 import tempfile
 import tokenize
 import zipfile
+import zlib
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -192,7 +193,8 @@ def _read_entry(path, archive, name, info):
             data = stream.read(nbytes)
             if len(data) != nbytes or stream.read(1):
                 raise ValueError(f"entry {name!r} is truncated or longer than its header says")
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError,
+            zlib.error) as exc:     # zlib.error: a corrupt deflate stream
         raise ValueError(f"{path!s}: entry {name!r} cannot be read: {exc}") from None
     arr = np.frombuffer(data, dtype=dtype)
     if fortran:
