@@ -21,6 +21,7 @@ from cgdn._density import gdn_vjp
 from cgdn._gdn import apply_gdn
 from cgdn._interop import (_compressai_buffers, _is_compressai_gdn, compressai_settings,
                            is_gdn1)
+from cgdn._validation import check_positive_real
 
 __all__ = ["GDN", "GDN1", "accelerate", "load_into"]
 
@@ -74,13 +75,11 @@ def _compute(x, beta, gamma_tf, inverse, rectify, alpha, epsilon, num_threads):
 @torch.library.custom_op("cgdn::gdn", mutates_args=(), device_types="cpu")
 def _gdn_op(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor, inverse: bool,
             rectify: bool, alpha: float, epsilon: float, num_threads: int) -> torch.Tensor:
-    dtype = _compute_dtype(x.dtype)
-    if dtype != x.dtype:    # float16 / bfloat16: computed in float32
-        return _gdn_op(x.to(dtype), beta, gamma, inverse, rectify, alpha, epsilon,
-                       num_threads).to(x.dtype)
+    dtype = _compute_dtype(x.dtype)     # float16 / bfloat16: computed in float32
     beta = beta.detach().to(dtype).numpy()
     gamma = gamma.detach().to(dtype).numpy().T     # [out, in] -> TF's [in, out]
-    return _compute(x, beta, gamma, inverse, rectify, alpha, epsilon, num_threads)
+    out = _compute(x.to(dtype), beta, gamma, inverse, rectify, alpha, epsilon, num_threads)
+    return out.to(x.dtype)
 
 
 @_gdn_op.register_fake
@@ -169,19 +168,10 @@ class _NonNegative(nn.Module):
 
 
 def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise (TypeError if not isinstance(value, int) or isinstance(value, bool)
-               else ValueError)(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _check_real(name, value, positive):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not (value > 0 if positive else value >= 0) or value == float("inf"):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, "
-                         f"got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return value
 
 
@@ -244,8 +234,8 @@ class GDN(nn.Module):
         self.rectify = bool(rectify)
         self.num_threads = (None if num_threads is None
                             else _check_int("num_threads", num_threads, 1))
-        beta_min = _check_real("beta_min", beta_min, positive=False)
-        gamma_init = _check_real("gamma_init", gamma_init, positive=False)
+        beta_min = check_positive_real("beta_min", beta_min, allow_zero=True)
+        gamma_init = check_positive_real("gamma_init", gamma_init, allow_zero=True)
         self.beta_reparam = _NonNegative(beta_min)
         self.gamma_reparam = _NonNegative()
         self.beta = nn.Parameter(self.beta_reparam.init(torch.ones(in_channels)))
