@@ -25,6 +25,7 @@ cdef extern from "simd/table.h" nogil:
         int fused_wide
         int fused_planes
         int slab_norm
+        int underflow_risk
 
     ctypedef struct cgdn_kernels:
         const char* isa
@@ -43,7 +44,8 @@ cdef extern from "simd/table.h" nogil:
                           Py_ssize_t n_pos, Py_ssize_t row_stride, Py_ssize_t out_stride,
                           const cgdn_settings* s, int check) noexcept nogil
         int (*pixel_bad)(const void* x, Py_ssize_t x_stride, const void* n,
-                         Py_ssize_t n_stride, Py_ssize_t C) noexcept nogil
+                         Py_ssize_t n_stride, const cgdn_tile* t,
+                         const cgdn_settings* s) noexcept nogil
         void (*gemm_plain)(const void* a, Py_ssize_t a_rs, const void* b, Py_ssize_t b_rs,
                            void* c, Py_ssize_t c_rs, Py_ssize_t depth, Py_ssize_t n_rows,
                            Py_ssize_t n_cols) noexcept nogil

@@ -460,10 +460,10 @@ cdef Py_ssize_t rescue_tile(const cgdn_variant* v, Py_ssize_t itemsize, const ch
     for j in range(n):
         if channels_last:
             bad[j] = k.pixel_bad(x + at + j * n_ch * itemsize, 1,
-                                 pool + j * n_ch * itemsize, 1, n_ch)
+                                 pool + j * n_ch * itemsize, 1, tl, s)
         else:
             bad[j] = k.pixel_bad(x + at + j * itemsize, n_units, pool + j * itemsize,
-                                 stride, n_ch)
+                                 stride, tl, s)
         if bad[j]:
             if careful != NULL:
                 _careful_pixel(x + at + (j * n_ch * itemsize if channels_last else

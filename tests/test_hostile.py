@@ -204,3 +204,69 @@ def test_lists_and_tuples_accepted():
     y = cgdn.apply_gdn(((1.0, 2.0), (3.0, 4.0)), [1, 1], [[0.1, 0], [0, 0.1]])
     assert_close(y, reference_gdn([[1.0, 2.0], [3.0, 4.0]], [1, 1], 0.1 * np.eye(2)),
                  np.float64)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("alpha,inverse", [(1.0, False), (2.0, False), (1.0, True)])
+def test_pools_above_2_to_the_125_keep_the_answer(data_format, alpha, inverse):
+    # epsilon = 1: 1/n of a pool in (2^126, FLT_MAX] is subnormal, and the reciprocal
+    # estimates flush it to zero (x / n came out 0 instead of ~1 for x = 2e38, alpha = 1)
+    value = 2e38 if alpha == 1.0 else 1.5e19
+    x = np.full((1, 40, 40, 8), 0.5, np.float32)
+    x[0, 3:9, 5, 2] = value
+    xl = x if data_format == "channels_last" else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    y = cgdn.apply_gdn(xl, np.ones(8), np.eye(8), alpha=alpha, epsilon=1.0, inverse=inverse,
+                       data_format=data_format)
+    y = y if data_format == "channels_last" else y.transpose(0, 2, 3, 1)
+    x64 = x.astype(np.float64)
+    n = 1 + np.abs(x64) ** alpha
+    with np.errstate(over="ignore"):     # IGDN of 1.5e19: beyond float32, inf
+        want = (x64 * n if inverse else x64 / n).astype(np.float32)
+    np.testing.assert_allclose(y, want, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("inverse", [False, True])
+def test_general_epsilon_root_beyond_the_range(dtype, inverse):
+    # epsilon = 2 of a pool at the smallest normal (n^2 underflows: 0 / 0 was NaN) or near
+    # the top (n^2 overflows): the careful path gives the finite answer
+    tiny, big = float(np.finfo(dtype).tiny), float(np.sqrt(np.finfo(dtype).max)) * 4
+    x = np.array([[0.0, 1.0], [tiny ** 0.5, 1.0], [big, 1.0]], dtype)
+    beta = np.array([tiny, 1.0])
+    y = cgdn.apply_gdn(x, beta, np.diag([1.0, 0.0]), alpha=1.0, epsilon=2.0, inverse=inverse)
+    with np.errstate(over="ignore"):
+        want = np.array([_log_domain_row(r, beta, np.diag([1.0, 0.0]), 1.0, 2.0, inverse)
+                         for r in x.astype(np.float64)]).astype(dtype)
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(want))
+    assert not np.isnan(y).any()
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(y[finite], want[finite], rtol=1e-5 if dtype == np.float32
+                               else 1e-11, atol=0)
+
+
+def _log_domain_row(x, beta, gamma, alpha, epsilon, inverse):
+    with np.errstate(divide="ignore"):
+        log_abs = np.log(np.abs(x))
+        terms = np.vstack([np.log(gamma) + alpha * log_abs[:, None], np.log(beta)[None]])
+    top = terms.max(axis=0)
+    log_pool = top + np.log(np.exp(terms - top).sum(axis=0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.copysign(np.exp(log_abs + (1 if inverse else -1) * epsilon * log_pool), x)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_huge_gamma_does_not_lose_underflowed_inputs(data_format, dtype):
+    # |x1| ** alpha underflows to a subnormal or zero, but gamma = 1e10 (against beta at
+    # the smallest normal) would bring it back above beta: the pool lost most of itself
+    tiny = float(np.finfo(dtype).tiny)
+    sub = float(np.finfo(dtype).smallest_subnormal) * 7
+    x = np.full((1, 30, 30, 2), 1e-3, dtype)
+    x[0, 4, 5] = [6.4e-4, sub]
+    beta, gamma = np.array([tiny, tiny]), np.array([[tiny, 0.0], [1e10, 0.0]])
+    xl = x if data_format == "channels_last" else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    y = cgdn.apply_gdn(xl, beta, gamma, alpha=1.125, epsilon=1.0, data_format=data_format)
+    y = y if data_format == "channels_last" else y.transpose(0, 2, 3, 1)
+    want = _log_domain_row(x[0, 4, 5].astype(np.float64), beta, gamma, 1.125, 1.0, False)
+    np.testing.assert_allclose(y[0, 4, 5], want.astype(dtype),
+                               rtol=1e-5 if dtype == np.float32 else 1e-11)

@@ -40,11 +40,13 @@
 #define v_range_init cgdn_f32_range_init
 #define v_range_fold cgdn_f32_range_fold
 #define v_range_ok cgdn_f32_range_ok
-/* range of positive normal finite values, as bit patterns */
-#define REAL_BITS_MIN 0x00800000u
-#define REAL_BITS_MAX 0x7F7FFFFFu
-/* the positive normal finite range, and the scalar functions of this dtype */
+/* the pool range (vec.h), as values and bit patterns; the normal range */
+#define REAL_POOL_MIN CGDN_F32_POOL_MIN
+#define REAL_POOL_MAX CGDN_F32_POOL_MAX
+#define REAL_POOL_BITS_MIN CGDN_F32_POOL_MIN_BITS
+#define REAL_POOL_BITS_MAX CGDN_F32_POOL_MAX_BITS
 #define REAL_MIN FLT_MIN
 #define REAL_MAX FLT_MAX
+/* the scalar functions of this dtype */
 #define real_fabs fabsf
 #define real_pow powf

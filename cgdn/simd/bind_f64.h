@@ -40,11 +40,13 @@
 #define v_range_init cgdn_f64_range_init
 #define v_range_fold cgdn_f64_range_fold
 #define v_range_ok cgdn_f64_range_ok
-/* range of positive normal finite values, as bit patterns */
-#define REAL_BITS_MIN 0x0010000000000000ull
-#define REAL_BITS_MAX 0x7FEFFFFFFFFFFFFFull
-/* the positive normal finite range, and the scalar functions of this dtype */
+/* the pool range (vec.h), as values and bit patterns; the normal range */
+#define REAL_POOL_MIN CGDN_F64_POOL_MIN
+#define REAL_POOL_MAX CGDN_F64_POOL_MAX
+#define REAL_POOL_BITS_MIN CGDN_F64_POOL_MIN_BITS
+#define REAL_POOL_BITS_MAX CGDN_F64_POOL_MAX_BITS
 #define REAL_MIN DBL_MIN
 #define REAL_MAX DBL_MAX
+/* the scalar functions of this dtype */
 #define real_fabs fabs
 #define real_pow pow

@@ -34,6 +34,9 @@ typedef struct cgdn_tile {
     int fused_wide;     /* channels_last: more than a GEMM panel, one pass per tile */
     int fused_planes;   /* channels_first: few channels, one pass per tile */
     int slab_norm;      /* channels_first: the mix normalizes its blocks (two passes) */
+    int underflow_risk; /* gamma so large against beta that a pool input f(x) which
+                           underflows (a subnormal or zero |x| ** alpha of a non-zero x)
+                           could change a pool: such pixels take the careful path */
 } cgdn_tile;
 
 typedef struct cgdn_kernels {
@@ -49,7 +52,7 @@ typedef struct cgdn_kernels {
     int (*mixer_shared)(ptrdiff_t C);
     ptrdiff_t (*mixer_size)(ptrdiff_t C, int channels_last);
     void (*make_mixer)(const void *gamma, ptrdiff_t C, int channels_last, void *m);
-    /* sets t->fused .. t->slab_norm for t->n_ch channels */
+    /* sets t->fused .. t->underflow_risk for t->n_ch channels, beta and gamma */
     void (*plan)(cgdn_tile *t);
 
     /* One channels_last tile: n_rows pixels of C channels at x into out (may be x).
@@ -64,9 +67,10 @@ typedef struct cgdn_kernels {
                       ptrdiff_t n_pos, ptrdiff_t row_stride, ptrdiff_t out_stride,
                       const cgdn_settings *s, int check);
     /* Whether a pixel needs the careful path: some beta + pool (n, C values n_stride
-     * apart) out of range while every input (x, x_stride apart) is finite. */
+     * apart) out of range for the settings s, or an input whose f(x) underflows where
+     * t->underflow_risk, while every input (x, x_stride apart) is finite. */
     int (*pixel_bad)(const void *x, ptrdiff_t x_stride, const void *n, ptrdiff_t n_stride,
-                     ptrdiff_t C);
+                     const cgdn_tile *t, const cgdn_settings *s);
     /* c (n_rows, n_cols) = a (n_rows, depth) @ b (depth, n_cols); every row of b readable
      * `lanes` elements past n_cols (see gemm.h). float64 tables only (NULL for float32:
      * the density functions compute in float64) */

@@ -7,9 +7,12 @@
  * or, where the registers allow, in one pass (fused.h), bit-identical. `out` may be `x`:
  * every element of x is read before the element of out at the same place is written.
  *
- * A pixel needs the careful path when beta + pool is out of range (zero, subnormal,
- * infinite or NaN) although all its inputs are finite (x = 1e30 in float32 squares to
- * inf; inf * 0 in the mix gives NaN). With a NaN or Inf input a pixel has no finite
+ * A pixel needs the careful path when beta + pool is out of range although all its inputs
+ * are finite: zero, subnormal, infinite or NaN (x = 1e30 in float32 squares to inf;
+ * inf * 0 in the mix gives NaN), or above the pool range's top (vec.h: 1/n would flush
+ * to zero), or, for epsilon > 1 and not 1, where n ** epsilon would overflow or become
+ * subnormal; or where gamma is so large against beta (t->underflow_risk) that a pool
+ * input f(x) lost to underflow could matter, when an input is that small. With a NaN or Inf input a pixel has no finite
  * answer, and its NaN stays confined to it. A tile holding such a pixel is reported and
  * left unwritten (so even in place its input is intact); the core's rescue runs the tile
  * again with `check` off, into a temporary, and finishes the pixels reported here. */
@@ -18,9 +21,22 @@ CGDN_INLINE real tile_rectified(real v, int rectify) {
     return rectify && v < 0 ? (real)0 : v;   /* NaN stays NaN, as TensorFlow's relu */
 }
 
-/* beta + pool out of range: the fast path may have lost the answer */
-CGDN_INLINE int tile_out_of_range(real n) {
-    return !(n >= REAL_MIN && n <= REAL_MAX);
+/* The range beta + pool must lie in for the fast arithmetic to keep the answer, as bit
+ * patterns: the pool range (vec.h), which the kernels check on the fly; for epsilon > 1
+ * taken by pow, narrowed to where n ** epsilon stays normal (with a margin for pow's
+ * rounding), which only the passes here check. Returns whether it is narrowed. */
+static int tile_pool_range(const cgdn_settings *s, real_bits *lo, real_bits *hi) {
+    real l = REAL_POOL_MIN, h = REAL_POOL_MAX;
+    int narrowed = s->fast_mode < 0 && s->epsilon > 1;
+    if (narrowed) {
+        const double a = pow((double)REAL_MIN, 1 / s->epsilon) * (1 + 1e-6);
+        const double b = pow((double)REAL_MAX, 1 / s->epsilon) * (1 - 1e-6);
+        if (a > l) l = (real)a;
+        if (b < h) h = (real)b;
+    }
+    memcpy(lo, &l, sizeof l);
+    memcpy(hi, &h, sizeof h);
+    return narrowed;
 }
 
 /* f(x) of n elements into f */
@@ -62,12 +78,29 @@ static void tile_normalize(const real *x, const real *n, real *out, ptrdiff_t co
     }
 }
 
+/* Whether some x[k * stride], k < count, is non-zero and so small that |x| ** alpha
+ * underflows (is subnormal or zero): below MIN ** (1 / alpha), with a margin. */
+static int tile_tiny_inputs(const real *x, ptrdiff_t stride, ptrdiff_t count,
+                            const cgdn_settings *s) {
+    const real below = (real)(pow((double)REAL_MIN, 1 / s->alpha) * (1 + 1e-6));
+    ptrdiff_t k;
+    int tiny = 0;
+    for (k = 0; k < count; k++) {
+        const real a = real_fabs(x[k * stride]);
+        tiny |= (a > 0) & (a < below);
+    }
+    return tiny;
+}
+
 static int tile_pixel_bad(const void *xv, ptrdiff_t x_stride, const void *nv,
-                          ptrdiff_t n_stride, ptrdiff_t C) {
+                          ptrdiff_t n_stride, const cgdn_tile *t, const cgdn_settings *s) {
     const real *x = (const real *)xv, *n = (const real *)nv;
+    const ptrdiff_t C = t->n_ch;
+    real_bits lo, hi;
     ptrdiff_t i;
-    int pool_bad = 0;
-    for (i = 0; i < C; i++) pool_bad |= tile_out_of_range(n[i * n_stride]);
+    int pool_bad = t->underflow_risk && tile_tiny_inputs(x, x_stride, C, s);
+    tile_pool_range(s, &lo, &hi);
+    for (i = 0; i < C; i++) pool_bad |= any_out_of_range(n + i * n_stride, 1, lo, hi);
     if (!pool_bad) return 0;
     for (i = 0; i < C; i++)
         if (!(x[i * x_stride] - x[i * x_stride] == 0)) return 0;   /* inf or NaN input */
@@ -95,11 +128,29 @@ static void tile_make_mixer(const void *gamma_v, ptrdiff_t C, int channels_last,
         for (j = 0; j < C; j++) m[i * C + j] = gamma[j * C + i];
 }
 
+/* Whether a pool input lost to underflow could change a pool by more than ~64 ulps: a
+ * subnormal or zero f(x) is off by at most the subnormal step, MIN 2^(1-p), so a pool's
+ * error is at most (sum_j gamma[j, i]) MIN 2^(1-p), against a pool of at least
+ * max(beta[i], MIN) (smaller pools take the careful path anyway). With beta >= 1e-30
+ * (float32) that needs a column of gamma summing to 1e9 or more. */
+static int tile_underflow_risk(const cgdn_tile *t) {
+    const real *beta = (const real *)t->beta, *gamma = (const real *)t->gamma;
+    const ptrdiff_t C = t->n_ch;
+    ptrdiff_t i, j;
+    for (i = 0; i < C; i++) {
+        double column = 0, floor = beta[i] > REAL_MIN ? beta[i] : REAL_MIN;
+        for (j = 0; j < C; j++) column += gamma[j * C + i];
+        if (column > 32 * (floor / REAL_MIN)) return 1;
+    }
+    return 0;
+}
+
 static void tile_plan(cgdn_tile *t) {
     t->fused = fused_rows_supported(t->n_ch);
     t->fused_wide = !t->fused && fused_wide_supported(t->n_ch);
     t->fused_planes = fused_planes_supported(t->n_ch);
     t->slab_norm = mix_slab_norm_supported(t->n_ch);
+    t->underflow_risk = tile_underflow_risk(t);
 }
 
 static int tile_last(const void *xv, void *outv, const cgdn_tile *t, void *fv, void *poolv,
@@ -108,9 +159,11 @@ static int tile_last(const void *xv, void *outv, const cgdn_tile *t, void *fv, v
     const real *gamma = (const real *)t->gamma, *mixer = (const real *)t->mixer;
     real *out = (real *)outv, *f = (real *)fv, *pool = (real *)poolv;
     const ptrdiff_t C = t->n_ch;
+    real_bits lo, hi;
+    int narrowed;
     ptrdiff_t r;
     if (check && (t->fused || t->fused_wide) && s->fast_mode >= 0 &&
-        s->pool_mode != CGDN_POOL_POW) {
+        s->pool_mode != CGDN_POOL_POW && !t->underflow_risk) {
         /* one pass, in registers; in place it writes to scratch first (its whole-vector
          * stores run ahead of the inputs still to read, and a pool out of range is known
          * only after earlier pixels are stored). A pool out of range sends the tile
@@ -128,12 +181,15 @@ static int tile_last(const void *xv, void *outv, const cgdn_tile *t, void *fv, v
             return 0;
         }
     }
+    narrowed = tile_pool_range(s, &lo, &hi) | t->underflow_risk;
     tile_pool_input(x, f, n_rows * C, s);
-    /* the mix checks the range of what it computes on the fly; only a doubt costs a pass */
-    if (!mix_rows(f, mixer, gamma, beta, pool, n_rows, C) && check &&
-        any_out_of_range(pool, n_rows * C))
+    /* the mix checks the pool range on the fly; only a doubt (or a narrower range) costs
+     * a pass */
+    if ((!mix_rows(f, mixer, gamma, beta, pool, n_rows, C) || narrowed) && check &&
+        (any_out_of_range(pool, n_rows * C, lo, hi) ||
+         (t->underflow_risk && tile_tiny_inputs(x, 1, n_rows * C, s))))
         for (r = 0; r < n_rows; r++)
-            if (tile_pixel_bad(x + r * C, 1, pool + r * C, 1, C)) return 1;
+            if (tile_pixel_bad(x + r * C, 1, pool + r * C, 1, t, s)) return 1;
     tile_normalize(x, pool, out, n_rows * C, s);
     return 0;
 }
@@ -153,8 +209,11 @@ static int tile_first(const void *xv, void *outv, const cgdn_tile *t, void *fv, 
     const real *gamma = (const real *)t->gamma, *mixer = (const real *)t->mixer;
     real *out = (real *)outv, *f = (real *)fv, *pool = (real *)poolv;
     const ptrdiff_t C = t->n_ch, stride = slab_stride(n_pos);
+    real_bits lo, hi;
+    int narrowed;
     ptrdiff_t i, k;
-    if (check && t->fused_planes && s->fast_mode >= 0 && s->pool_mode != CGDN_POOL_POW) {
+    if (check && t->fused_planes && s->fast_mode >= 0 && s->pool_mode != CGDN_POOL_POW &&
+        !t->underflow_risk) {
         /* one pass, in registers, as tile_last; in place through scratch */
         real *dst = out == x ? f : out;
         const ptrdiff_t dst_stride = out == x ? stride : out_stride;
@@ -165,7 +224,7 @@ static int tile_first(const void *xv, void *outv, const cgdn_tile *t, void *fv, 
         }
     }
     for (i = 0; i < C; i++) tile_pool_input(x + i * row_stride, f + i * stride, n_pos, s);
-    if (check && t->slab_norm && s->fast_mode >= 0) {
+    if (check && t->slab_norm && s->fast_mode >= 0 && !t->underflow_risk) {
         /* two passes: the mix normalizes each block of pools in registers (in place
          * through scratch, as above); a pool out of range sends the tile on to the passes
          * below, f(x) already computed. f's lanes past n_pos are zeroed so that their
@@ -181,11 +240,13 @@ static int tile_first(const void *xv, void *outv, const cgdn_tile *t, void *fv, 
             return 0;
         }
     }
-    if (!mix_slab(f, mixer, beta, pool, n_pos, C) && check)
+    narrowed = tile_pool_range(s, &lo, &hi) | t->underflow_risk;
+    if ((!mix_slab(f, mixer, beta, pool, n_pos, C) || narrowed) && check)
         for (i = 0; i < C; i++)
-            if (any_out_of_range(pool + i * stride, n_pos)) {
+            if (any_out_of_range(pool + i * stride, n_pos, lo, hi) ||
+                (t->underflow_risk && tile_tiny_inputs(x + i * row_stride, 1, n_pos, s))) {
                 for (k = 0; k < n_pos; k++)
-                    if (tile_pixel_bad(x + k, row_stride, pool + k, stride, C)) return 1;
+                    if (tile_pixel_bad(x + k, row_stride, pool + k, stride, t, s)) return 1;
                 break;
             }
     for (i = 0; i < C; i++)

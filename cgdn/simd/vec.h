@@ -21,8 +21,8 @@
  *                      take a cheaper path of the ISA's own
  *   range_init, range_fold, range_ok
  *                      a range check folded over many vectors: whether every lane
- *                      seen is a positive, normal, finite number (the state type is
- *                      cgdn_rf32; each ISA picks its cheapest independent operations)
+ *                      seen lies in the pool range below (the state type is cgdn_rf32;
+ *                      each ISA picks its cheapest independent operations)
  * and CGDN_ISA_NAME and CGDN_NREG, the number of vector registers.
  *
  * Intrinsics appear only in those headers: the kernel families (gemm.h, normalize.h,
@@ -34,6 +34,20 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+/* The pool range: the values of beta + pool the fast arithmetic takes, positive and normal
+ * and at most 2^125 (float32) or 2^1021 (float64), so that 1/n and n^-1/2 are normal too
+ * (the reciprocal estimates flush results below the smallest normal to zero: 1/n for n in
+ * (2^126, FLT_MAX] would be 0, not the normal number it is). Pools outside it go to the
+ * careful path. As values and as bit patterns (of positive numbers, ordered alike). */
+#define CGDN_F32_POOL_MIN FLT_MIN
+#define CGDN_F32_POOL_MAX 4.2535295865117308e+37f            /* 2^125 */
+#define CGDN_F32_POOL_MIN_BITS 0x00800000u
+#define CGDN_F32_POOL_MAX_BITS 0x7E000000u
+#define CGDN_F64_POOL_MIN DBL_MIN
+#define CGDN_F64_POOL_MAX 2.2471164185778949e+307             /* 2^1021 */
+#define CGDN_F64_POOL_MIN_BITS 0x0010000000000000ull
+#define CGDN_F64_POOL_MAX_BITS 0x7FC0000000000000ull
 
 #if defined(CGDN_FORCE_SCALAR)  /* for testing the portable fallback */
 #include "vec_scalar.h"

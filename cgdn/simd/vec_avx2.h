@@ -185,10 +185,10 @@ typedef __m256i cgdn_rf32;
 static inline cgdn_rf32 cgdn_f32_range_init(void) { return _mm256_setzero_si256(); }
 static inline cgdn_rf32 cgdn_f32_range_fold(cgdn_rf32 s, cgdn_vf32 v) {
     return _mm256_max_epu32(s, _mm256_sub_epi32(_mm256_castps_si256(v),
-                                                _mm256_set1_epi32(0x00800000)));
+                                                _mm256_set1_epi32(CGDN_F32_POOL_MIN_BITS)));
 }
 static inline int cgdn_f32_range_ok(cgdn_rf32 s) {
-    const __m256i limit = _mm256_set1_epi32(0x7F7FFFFF - 0x00800000);
+    const __m256i limit = _mm256_set1_epi32(CGDN_F32_POOL_MAX_BITS - CGDN_F32_POOL_MIN_BITS);
     return _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_max_epu32(s, limit), limit)) == -1;
 }
 
@@ -238,13 +238,14 @@ static inline cgdn_vf64 cgdn_f64_permute(cgdn_vf64 v, cgdn_pf64 idx) {
     return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), idx));
 }
 /* AVX2 has no unsigned 64-bit maximum: the state is the AND of ordered comparisons
- * (NaN fails them), all ones while every lane is in [DBL_MIN, DBL_MAX]. */
+ * (NaN fails them), all ones while every lane is in the pool range. */
 typedef __m256d cgdn_rf64;
 static inline cgdn_rf64 cgdn_f64_range_init(void) {
     return _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
 }
 static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {
-    return _mm256_and_pd(s, _mm256_and_pd(_mm256_cmp_pd(v, _mm256_set1_pd(DBL_MIN), _CMP_GE_OQ),
-                                          _mm256_cmp_pd(v, _mm256_set1_pd(DBL_MAX), _CMP_LE_OQ)));
+    const __m256d lo = _mm256_set1_pd(CGDN_F64_POOL_MIN), hi = _mm256_set1_pd(CGDN_F64_POOL_MAX);
+    return _mm256_and_pd(s, _mm256_and_pd(_mm256_cmp_pd(v, lo, _CMP_GE_OQ),
+                                          _mm256_cmp_pd(v, hi, _CMP_LE_OQ)));
 }
 static inline int cgdn_f64_range_ok(cgdn_rf64 s) { return _mm256_movemask_pd(s) == 0xF; }

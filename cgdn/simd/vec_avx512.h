@@ -52,8 +52,8 @@ static inline cgdn_vf32 cgdn_f32_permute(cgdn_vf32 v, cgdn_pf32 idx) {
     return _mm512_permutexvar_ps(idx, v);
 }
 
-/* Range check over many vectors: whether every lane folded in is a positive, normal,
- * finite number. On the bit patterns those form one interval [MIN, MAX]: the state keeps
+/* Range check over many vectors: whether every lane folded in lies in the pool range
+ * (vec.h). On the bit patterns it is one interval [MIN, MAX]: the state keeps
  * the unsigned maximum of (bits - MIN), which wraps for 0, subnormals and negatives and
  * exceeds MAX - MIN for inf and NaN. Two one-cycle integer operations per vector and no
  * dependency through mask registers. */
@@ -61,10 +61,11 @@ typedef __m512i cgdn_rf32;
 static inline cgdn_rf32 cgdn_f32_range_init(void) { return _mm512_setzero_si512(); }
 static inline cgdn_rf32 cgdn_f32_range_fold(cgdn_rf32 s, cgdn_vf32 v) {
     return _mm512_max_epu32(s, _mm512_sub_epi32(_mm512_castps_si512(v),
-                                                _mm512_set1_epi32(0x00800000)));
+                                                _mm512_set1_epi32(CGDN_F32_POOL_MIN_BITS)));
 }
 static inline int cgdn_f32_range_ok(cgdn_rf32 s) {
-    return _mm512_cmpgt_epu32_mask(s, _mm512_set1_epi32(0x7F7FFFFF - 0x00800000)) == 0;
+    const __m512i limit = _mm512_set1_epi32(CGDN_F32_POOL_MAX_BITS - CGDN_F32_POOL_MIN_BITS);
+    return _mm512_cmpgt_epu32_mask(s, limit) == 0;
 }
 
 /* ---- float64 ---- */
@@ -111,10 +112,11 @@ static inline cgdn_vf64 cgdn_f64_permute(cgdn_vf64 v, cgdn_pf64 idx) {
 typedef __m512i cgdn_rf64;                 /* as cgdn_rf32, on 64-bit patterns */
 static inline cgdn_rf64 cgdn_f64_range_init(void) { return _mm512_setzero_si512(); }
 static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {
-    return _mm512_max_epu64(s, _mm512_sub_epi64(_mm512_castpd_si512(v),
-                                                _mm512_set1_epi64(0x0010000000000000LL)));
+    const __m512i min = _mm512_set1_epi64((long long)CGDN_F64_POOL_MIN_BITS);
+    return _mm512_max_epu64(s, _mm512_sub_epi64(_mm512_castpd_si512(v), min));
 }
 static inline int cgdn_f64_range_ok(cgdn_rf64 s) {
     return _mm512_cmpgt_epu64_mask(
-               s, _mm512_set1_epi64(0x7FEFFFFFFFFFFFFFLL - 0x0010000000000000LL)) == 0;
+               s, _mm512_set1_epi64((long long)(CGDN_F64_POOL_MAX_BITS
+                                                - CGDN_F64_POOL_MIN_BITS))) == 0;
 }

@@ -64,10 +64,10 @@ static inline cgdn_vf32 cgdn_f32_permute(cgdn_vf32 v, cgdn_pf32 idx) {
 typedef uint32x4_t cgdn_rf32;
 static inline cgdn_rf32 cgdn_f32_range_init(void) { return vdupq_n_u32(0); }
 static inline cgdn_rf32 cgdn_f32_range_fold(cgdn_rf32 s, cgdn_vf32 v) {
-    return vmaxq_u32(s, vsubq_u32(vreinterpretq_u32_f32(v), vdupq_n_u32(0x00800000u)));
+    return vmaxq_u32(s, vsubq_u32(vreinterpretq_u32_f32(v), vdupq_n_u32(CGDN_F32_POOL_MIN_BITS)));
 }
 static inline int cgdn_f32_range_ok(cgdn_rf32 s) {
-    return vmaxvq_u32(s) <= 0x7F7FFFFFu - 0x00800000u;
+    return vmaxvq_u32(s) <= CGDN_F32_POOL_MAX_BITS - CGDN_F32_POOL_MIN_BITS;
 }
 
 /* ---- float64 ---- */
@@ -120,8 +120,8 @@ static inline cgdn_vf64 cgdn_f64_permute(cgdn_vf64 v, cgdn_pf64 idx) {
 typedef uint64x2_t cgdn_rf64;
 static inline cgdn_rf64 cgdn_f64_range_init(void) { return vdupq_n_u64(~(uint64_t)0); }
 static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {
-    return vandq_u64(s, vandq_u64(vcgeq_f64(v, vdupq_n_f64(DBL_MIN)),
-                                  vcleq_f64(v, vdupq_n_f64(DBL_MAX))));
+    return vandq_u64(s, vandq_u64(vcgeq_f64(v, vdupq_n_f64(CGDN_F64_POOL_MIN)),
+                                  vcleq_f64(v, vdupq_n_f64(CGDN_F64_POOL_MAX))));
 }
 static inline int cgdn_f64_range_ok(cgdn_rf64 s) {
     return (vgetq_lane_u64(s, 0) & vgetq_lane_u64(s, 1)) != 0;

@@ -32,11 +32,11 @@ static inline cgdn_vf32 cgdn_f32_sqrt(cgdn_vf32 a) { return sqrtf(a); }
 static inline cgdn_vf32 cgdn_f32_rectify(cgdn_vf32 v) { return v < 0 ? 0.0f : v; }
 static inline cgdn_vf32 cgdn_f32_abs(cgdn_vf32 v) { return fabsf(v); }
 
-/* range check over many values: whether all lie in [FLT_MIN, FLT_MAX] (NaN does not) */
+/* range check over many values: whether all lie in the pool range (NaN does not) */
 typedef int cgdn_rf32;
 static inline cgdn_rf32 cgdn_f32_range_init(void) { return 1; }
 static inline cgdn_rf32 cgdn_f32_range_fold(cgdn_rf32 s, cgdn_vf32 v) {
-    return s & (v >= FLT_MIN && v <= FLT_MAX);
+    return s & (v >= CGDN_F32_POOL_MIN && v <= CGDN_F32_POOL_MAX);
 }
 static inline int cgdn_f32_range_ok(cgdn_rf32 s) { return s; }
 
@@ -68,6 +68,6 @@ static inline cgdn_vf64 cgdn_f64_abs(cgdn_vf64 v) { return fabs(v); }
 typedef int cgdn_rf64;
 static inline cgdn_rf64 cgdn_f64_range_init(void) { return 1; }
 static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {
-    return s & (v >= DBL_MIN && v <= DBL_MAX);
+    return s & (v >= CGDN_F64_POOL_MIN && v <= CGDN_F64_POOL_MAX);
 }
 static inline int cgdn_f64_range_ok(cgdn_rf64 s) { return s; }

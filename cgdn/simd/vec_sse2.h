@@ -45,14 +45,14 @@ static inline cgdn_vf32 cgdn_f32_abs(cgdn_vf32 v) { return _mm_andnot_ps(_mm_set
 static inline cgdn_vf32 cgdn_f32_rsqrt_est(cgdn_vf32 a) { return _mm_rsqrt_ps(a); }
 static inline cgdn_vf32 cgdn_f32_rcp_est(cgdn_vf32 a) { return _mm_rcp_ps(a); }
 
-/* Range check over many vectors: whether every lane folded in lies in [FLT_MIN,
- * FLT_MAX] (NaN does not: the comparisons are ordered). SSE2 has no unsigned 32-bit
+/* Range check over many vectors: whether every lane folded in lies in the pool
+ * range (NaN does not: the comparisons are ordered). SSE2 has no unsigned 32-bit
  * maximum, so the state is the AND of the comparisons' masks. */
 typedef __m128 cgdn_rf32;
 static inline cgdn_rf32 cgdn_f32_range_init(void) { return _mm_castsi128_ps(_mm_set1_epi32(-1)); }
 static inline cgdn_rf32 cgdn_f32_range_fold(cgdn_rf32 s, cgdn_vf32 v) {
-    return _mm_and_ps(s, _mm_and_ps(_mm_cmpge_ps(v, _mm_set1_ps(FLT_MIN)),
-                                    _mm_cmple_ps(v, _mm_set1_ps(FLT_MAX))));
+    return _mm_and_ps(s, _mm_and_ps(_mm_cmpge_ps(v, _mm_set1_ps(CGDN_F32_POOL_MIN)),
+                                    _mm_cmple_ps(v, _mm_set1_ps(CGDN_F32_POOL_MAX))));
 }
 static inline int cgdn_f32_range_ok(cgdn_rf32 s) { return _mm_movemask_ps(s) == 0xF; }
 
@@ -92,7 +92,7 @@ static inline cgdn_vf64 cgdn_f64_abs(cgdn_vf64 v) { return _mm_andnot_pd(_mm_set
 typedef __m128d cgdn_rf64;                 /* as cgdn_rf32 */
 static inline cgdn_rf64 cgdn_f64_range_init(void) { return _mm_castsi128_pd(_mm_set1_epi32(-1)); }
 static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {
-    return _mm_and_pd(s, _mm_and_pd(_mm_cmpge_pd(v, _mm_set1_pd(DBL_MIN)),
-                                    _mm_cmple_pd(v, _mm_set1_pd(DBL_MAX))));
+    return _mm_and_pd(s, _mm_and_pd(_mm_cmpge_pd(v, _mm_set1_pd(CGDN_F64_POOL_MIN)),
+                                    _mm_cmple_pd(v, _mm_set1_pd(CGDN_F64_POOL_MAX))));
 }
 static inline int cgdn_f64_range_ok(cgdn_rf64 s) { return _mm_movemask_pd(s) == 0x3; }

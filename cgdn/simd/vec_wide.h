@@ -106,7 +106,7 @@ static inline cgdn_rf32 cgdn_f32_range_fold(cgdn_rf32 s, cgdn_vf32 v) {
     cgdn_wide_u32 bits;
     int i;
     memcpy(&bits, &v, sizeof v);
-    bits -= 0x00800000u;
+    bits -= CGDN_F32_POOL_MIN_BITS;
     for (i = 0; i < CGDN_F32_LANES; i++)
         if (bits[i] > s[i]) s[i] = bits[i];
     return s;
@@ -114,7 +114,7 @@ static inline cgdn_rf32 cgdn_f32_range_fold(cgdn_rf32 s, cgdn_vf32 v) {
 static inline int cgdn_f32_range_ok(cgdn_rf32 s) {
     int i;
     for (i = 0; i < CGDN_F32_LANES; i++)
-        if (s[i] > 0x7F7FFFFFu - 0x00800000u) return 0;
+        if (s[i] > CGDN_F32_POOL_MAX_BITS - CGDN_F32_POOL_MIN_BITS) return 0;
     return 1;
 }
 
@@ -186,7 +186,7 @@ static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {
     cgdn_wide_u64 bits;
     int i;
     memcpy(&bits, &v, sizeof v);
-    bits -= 0x0010000000000000ull;
+    bits -= CGDN_F64_POOL_MIN_BITS;
     for (i = 0; i < CGDN_F64_LANES; i++)
         if (bits[i] > s[i]) s[i] = bits[i];
     return s;
@@ -194,6 +194,6 @@ static inline cgdn_rf64 cgdn_f64_range_fold(cgdn_rf64 s, cgdn_vf64 v) {
 static inline int cgdn_f64_range_ok(cgdn_rf64 s) {
     int i;
     for (i = 0; i < CGDN_F64_LANES; i++)
-        if (s[i] > 0x7FEFFFFFFFFFFFFFull - 0x0010000000000000ull) return 0;
+        if (s[i] > CGDN_F64_POOL_MAX_BITS - CGDN_F64_POOL_MIN_BITS) return 0;
     return 1;
 }
