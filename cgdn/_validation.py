@@ -291,4 +291,32 @@ def check_out(out, shape, dtype):
         raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
     if not out.flags.writeable:
         raise ValueError("out must be writeable, got a read-only array")
+    if overlaps_itself(out):
+        raise ValueError(
+            "out must not overlap itself: it has a zero stride or interleaved strides, so "
+            "several results would land on the same memory (pass a fresh array or None)")
     return out
+
+
+def overlaps_itself(a):
+    """True if two elements of ``a`` share a byte (a zero stride, an ``as_strided`` view).
+
+    The usual layouts are decided from the strides alone: axes sorted by stride, each
+    stride must step over everything the smaller axes span. Only arrays failing that
+    test (interleaved strides, rare outside ``as_strided``) have their element offsets
+    listed and compared.
+    """
+    if a.size <= 1:
+        return False
+    span = a.itemsize
+    for stride, n in sorted((abs(s), n) for s, n in zip(a.strides, a.shape) if n > 1):
+        if stride < span:
+            break
+        span += stride * (n - 1)
+    else:
+        return False
+    offsets = np.zeros((), np.int64)
+    for stride, n in zip(a.strides, a.shape):
+        offsets = np.add.outer(offsets, np.arange(n, dtype=np.int64) * stride)
+    offsets = np.sort(offsets, axis=None)
+    return bool(np.any(np.diff(offsets) < a.itemsize))

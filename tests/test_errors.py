@@ -124,6 +124,26 @@ def test_read_only_out_not_written():
     assert np.all(out == 0)
 
 
+@pytest.mark.parametrize("strides", [(0, 16, 4), (48, 0, 4), (4, 4, 4), (48, 16, 2)])
+def test_self_overlapping_out_refused(strides):
+    # several results on one address (a zero stride; strides shorter than what they step
+    # over): the answer would depend on which thread wrote last
+    base = np.zeros(40, np.float32)
+    out = np.lib.stride_tricks.as_strided(base, (2, 3, 4), strides)
+    with pytest.raises(ValueError, match="out must not overlap itself"):
+        _call(out=out)
+    assert np.all(base == 0)
+
+
+def test_interleaved_but_disjoint_out_accepted():
+    # strides (8, 12) interleave rows without sharing an element: a valid out
+    base = np.full(40, np.nan, np.float32)
+    out = np.lib.stride_tricks.as_strided(base, (3, 3), (8, 12))
+    y = cgdn.apply_gdn(np.ones((3, 3), np.float32), np.ones(3), np.eye(3), out=out)
+    assert y is out
+    np.testing.assert_allclose(out, 1 / np.sqrt(2), rtol=1e-6)
+
+
 def test_failed_call_writes_nothing():
     out = np.zeros((2, 3, 4), np.float32)
     with pytest.raises(ValueError):
