@@ -243,8 +243,12 @@ def test_zip_bomb_is_refused_fast_and_small(zip_bomb):
                          timeout=120, check=True).stdout
     elapsed, peak_mib, message = out.split(" ", 2)
     assert "g/reparam_beta" in message and "max_bytes" in message
-    assert float(elapsed) < 1.0
-    assert int(peak_mib) < 100
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        # (under AddressSanitizer, tools/check_sanitizers.sh, the process's peak memory
+        # holds the sanitizer's shadow and its quarantine of freed blocks, and every
+        # allocation is slower: the bounds are the plain build's)
+        assert float(elapsed) < 1.0
+        assert int(peak_mib) < 100
 
 
 def test_limit_is_settable(tmp_path, store):

@@ -20,7 +20,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cgdn-sanitize.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
-TESTS=${CGDN_SANITIZER_TESTS:-"tests/test_kernels.py tests/test_golden.py tests/test_apply_gdn.py tests/test_plain_path.py tests/test_hostile.py tests/test_unaligned.py tests/test_guard_pages.py tests/test_threads.py tests/test_density.py tests/test_files.py"}
+TESTS=${CGDN_SANITIZER_TESTS:-"tests/test_kernels.py tests/test_golden.py tests/test_apply_gdn.py tests/test_plain_path.py tests/test_hostile.py tests/test_adversarial.py tests/test_unaligned.py tests/test_guard_pages.py tests/test_threads.py tests/test_density.py tests/test_files.py"}
 
 echo "== cloning $(git -C "$REPO" rev-parse --short HEAD) into $WORK"
 git clone -q "$REPO" "$WORK/cgdn"
