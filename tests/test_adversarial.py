@@ -8,15 +8,18 @@ entries), and ``out`` (separate and hostile itself, in place, partly overlapping
 or overlapping itself, which is refused). The properties:
 
 - nothing but a named ``ValueError``/``TypeError`` escapes, and nothing crashes;
-- at every position whose inputs are finite the result is the float64 answer (summed in
-  the log domain, so it has no overflow of its own), at every position a NaN input gives
-  NaN, and the input is unchanged unless it is ``out``.
+- ``apply_gdn``: at every position whose inputs are finite the result is the float64
+  answer (summed in the log domain, so it has no overflow of its own), at every position
+  a NaN input gives NaN, and the input is unchanged unless it is ``out``;
+- the density functions (``gdn_logdet``, ``gdn_vjp``, ``gdn_inverse``): the same bits as
+  on a contiguous copy of the same values, and the input unchanged.
 
 ``tools/check_sanitizers.sh`` runs this file under AddressSanitizer and
 UndefinedBehaviorSanitizer, once per kernel variant.
 """
 import mmap
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -257,3 +260,49 @@ def test_apply_gdn_hostile(data):
     if out is None or not np.may_share_memory(out, x):
         np.testing.assert_array_equal(x, original)    # the input is untouched
 
+
+
+@given(data=st.data())
+def test_density_functions_hostile(data):
+    # gdn_logdet, gdn_vjp and gdn_inverse on arrays in hostile memory, with special values:
+    # the same bits as on a contiguous copy (their rows are made in logical order), the
+    # input unchanged, a hostile out filled like a fresh one, and nothing else escapes
+    dtype = data.draw(st.sampled_from(DTYPES))
+    shape, data_format, n_channels = data.draw(shapes())
+    keep = []
+    x = _place(shape, dtype, *data.draw(memory(len(shape), dtype)), keep)[0]
+    x[...] = data.draw(hostile_values(shape, dtype))[0]
+    grad = _place(shape, dtype, *data.draw(memory(len(shape), dtype)), keep)[0]
+    grad[...] = data.draw(hostile_values(shape, dtype))[0]
+    beta, gamma, alpha, epsilon = data.draw(hostile_parameters(n_channels, dtype))
+    beta = np.maximum(beta, float(np.finfo(dtype).tiny))     # the inverse needs beta > 0
+    inverse, rectify = data.draw(st.booleans()), data.draw(st.booleans())
+    isa = data.draw(st.sampled_from(VARIANTS))
+    note(f"isa={isa} shape={shape} {data_format} {np.dtype(dtype)} strides={x.strides} "
+         f"grad strides={grad.strides} alpha={alpha} epsilon={epsilon} inverse={inverse} "
+         f"rectify={rectify}")
+    original, plain_x, plain_grad = x.copy(), np.array(x), np.array(grad)
+    kw = dict(rectify=rectify, alpha=alpha, epsilon=epsilon, data_format=data_format)
+    n_positions = np.prod(shape) // n_channels
+    logdet_shape = shape[:-1] if data_format == "channels_last" or len(shape) == 2 else \
+        shape[:1] + shape[2:]
+    out = _place(logdet_shape, x.dtype if dtype != np.float16 else np.float32,
+                 *data.draw(memory(len(logdet_shape), dtype, False)), keep)[0]
+    with _isa.use(isa), np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # ConvergenceWarning where no x maps to y
+        got = [cgdn.gdn_logdet(x, beta, gamma, inverse=inverse, **kw),
+               *cgdn.gdn_vjp(x, beta, gamma, grad, inverse=inverse, **kw),
+               cgdn.gdn_inverse(x, beta, gamma, **kw)]
+        want = [cgdn.gdn_logdet(plain_x, beta, gamma, inverse=inverse, **kw),
+                *cgdn.gdn_vjp(plain_x, beta, gamma, plain_grad, inverse=inverse, **kw),
+                cgdn.gdn_inverse(plain_x, beta, gamma, **kw)]
+        if out.dtype == got[0].dtype:
+            out[...] = np.nan
+            assert cgdn.gdn_logdet(x, beta, gamma, inverse=inverse, out=out, **kw) is out
+            got.append(np.array(out))
+            want.append(want[0])
+    assert n_positions == got[0].size
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(x, original)
