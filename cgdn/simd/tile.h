@@ -134,13 +134,20 @@ static void tile_make_mixer(const void *gamma_v, ptrdiff_t C, int channels_last,
  * max(beta[i], MIN) (smaller pools take the careful path anyway). With beta >= 1e-30
  * (float32) that needs a column of gamma summing to 1e9 or more. */
 static int tile_underflow_risk(const cgdn_tile *t) {
+    enum { BLOCK = 64 };
     const real *beta = (const real *)t->beta, *gamma = (const real *)t->gamma;
     const ptrdiff_t C = t->n_ch;
-    ptrdiff_t i, j;
-    for (i = 0; i < C; i++) {
-        double column = 0, floor = beta[i] > REAL_MIN ? beta[i] : REAL_MIN;
-        for (j = 0; j < C; j++) column += gamma[j * C + i];
-        if (column > 32 * (floor / REAL_MIN)) return 1;
+    double column[BLOCK];
+    ptrdiff_t i0, i, j, n;
+    for (i0 = 0; i0 < C; i0 += BLOCK) {   /* columns summed side by side, along rows */
+        n = C - i0 < BLOCK ? C - i0 : BLOCK;
+        for (i = 0; i < n; i++) column[i] = 0;
+        for (j = 0; j < C; j++)
+            for (i = 0; i < n; i++) column[i] += gamma[j * C + i0 + i];
+        for (i = 0; i < n; i++) {
+            const double floor = beta[i0 + i] > REAL_MIN ? beta[i0 + i] : REAL_MIN;
+            if (column[i] > 32 * (floor / REAL_MIN)) return 1;
+        }
     }
     return 0;
 }
