@@ -265,7 +265,8 @@ extensions = [
         name,
         [name.replace(".", "/") + ".pyx"],
         include_dirs=["cgdn"],
-        depends=[os.path.join("cgdn", "_core.pxd"), os.path.join("cgdn", "pool.h")],
+        depends=[os.path.join("cgdn", "_core.pxd"), os.path.join("cgdn", "pool.h"),
+                 os.path.join("cgdn", "status.h")],
         define_macros=[("CGDN_DEBUG_BUILD", "1")] if DEBUG else [],
     )
     for name in ("cgdn._core", "cgdn._testing")

@@ -25,6 +25,7 @@ cdef extern from "simd/table.h" nogil:
         int fused_wide
         int fused_planes
         int slab_norm
+        double gamma_max
         int underflow_risk
 
     ctypedef struct cgdn_kernels:
@@ -83,7 +84,8 @@ cdef void* new_mixer(const cgdn_kernels* k, const void* gamma, Py_ssize_t n_ch,
 cdef const void* tile_mixer(const cgdn_kernels* k, const void* gamma, Py_ssize_t n_ch,
                             bint channels_last, void** block) except NULL
 cdef cgdn_tile make_tile(const cgdn_kernels* k, const void* beta, const void* gamma,
-                         Py_ssize_t n_ch, const void* mixer) noexcept nogil
+                         Py_ssize_t n_ch, const void* mixer,
+                         double gamma_max=*) noexcept nogil
 cdef Py_ssize_t tiles_channels_last(const cgdn_variant* v, Py_ssize_t itemsize,
                                     const char* x, char* out, const cgdn_tile* tl,
                                     Py_ssize_t n_pixels, Py_ssize_t tile, char* scratch,

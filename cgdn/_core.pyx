@@ -38,6 +38,10 @@ cdef extern from "pool.h" nogil:
     void cgdn_pool_run(cgdn_item_fn fn, void* ctx, Py_ssize_t n_items, int n_threads)
     long long cgdn_pool_stats[4]
 
+cdef extern from "status.h" nogil:
+    int cgdn_status_f32(const float* values, Py_ssize_t n, double* largest)
+    int cgdn_status_f64(const double* values, Py_ssize_t n, double* largest)
+
 cdef extern from "simd/cpu.h" nogil:
     int cgdn_cpu_supports(const char* isa)
 
@@ -146,12 +150,15 @@ cdef const void* tile_mixer(const cgdn_kernels* k, const void* gamma, Py_ssize_t
 
 
 cdef cgdn_tile make_tile(const cgdn_kernels* k, const void* beta, const void* gamma,
-                         Py_ssize_t n_ch, const void* mixer) noexcept nogil:
+                         Py_ssize_t n_ch, const void* mixer,
+                         double gamma_max=INFINITY) noexcept nogil:
+    # gamma_max: the largest entry of gamma if known (it spares plan a pass over gamma)
     cdef cgdn_tile tl
     tl.beta = beta
     tl.gamma = gamma
     tl.mixer = mixer
     tl.n_ch = n_ch
+    tl.gamma_max = gamma_max
     k.plan(&tl)
     return tl
 
@@ -319,6 +326,7 @@ cdef struct Call:
     Py_ssize_t n_ch
     Py_ssize_t n_units      # pixels (channels_last) or positions per image
     bint channels_last
+    double gamma_max        # gamma's largest entry
 
 
 cdef int _run_tiles(const cgdn_variant* v, const Call* c, Py_ssize_t tile, Py_ssize_t head,
@@ -332,7 +340,7 @@ cdef int _run_tiles(const cgdn_variant* v, const Call* c, Py_ssize_t tile, Py_ss
     cdef Py_ssize_t stride = scratch_elements(v, c.n_ch, tile, c.channels_last), n_flagged
     cdef cgdn_tile tl = make_tile(k, c.beta, c.gamma, c.n_ch,
                                   tile_mixer(k, c.gamma, c.n_ch, c.channels_last,
-                                             &mixer_block))
+                                             &mixer_block), c.gamma_max)
     try:
         scratch_block = malloc(num_threads * stride * c.itemsize)
         flags = <unsigned char*> malloc(n_tiles)
@@ -556,26 +564,11 @@ cdef int _real_format(const Py_buffer* view) noexcept:
     return 0
 
 
-cdef int _status(const floating* values, Py_ssize_t n) noexcept nogil:
-    # 0 if every value is finite and >= 0; 1 if one is NaN or infinite; 2 if one is
-    # negative (and all are finite)
-    cdef Py_ssize_t k
-    cdef floating v
-    cdef int status = 0
-    for k in range(n):
-        v = values[k]
-        if v - v != 0:      # inf or NaN
-            return 1
-        if v < 0:
-            status = 2
-    return status
-
-
-cdef int _values_status(const Py_buffer* view) noexcept nogil:
-    # parameter_status of a float32 or float64 buffer
+cdef int _values_status(const Py_buffer* view, double* largest) noexcept nogil:
+    # parameter_status of a float32 or float64 buffer, and its largest value
     if view.itemsize == 4:
-        return _status(<const float*> view.buf, view.len // 4)
-    return _status(<const double*> view.buf, view.len // 8)
+        return cgdn_status_f32(<const float*> view.buf, view.len // 4, largest)
+    return cgdn_status_f64(<const double*> view.buf, view.len // 8, largest)
 
 
 cdef object _refuse(bint plain, str message):
@@ -622,7 +615,8 @@ cdef object _arrays(Variant self, object x, object beta, object gamma, object ou
     # the plain case (the general path decides, converts or raises); without (run): a
     # ValueError instead. out None: a new array (plain only).
     cdef Py_buffer xv, bv, gv, ov
-    cdef int held = 0, size
+    cdef int held = 0, size, status
+    cdef double beta_max
     cdef Py_ssize_t i
     cdef uintptr_t x0, x1, o0, o1
     cdef Call c
@@ -647,7 +641,11 @@ cdef object _arrays(Variant self, object x, object beta, object gamma, object ou
         c.n_ch = xv.shape[xv.ndim - 1] if c.channels_last else xv.shape[1]
         if bv.shape[0] != c.n_ch or gv.shape[0] != c.n_ch or gv.shape[1] != c.n_ch:
             return _refuse(plain, "beta and gamma must match the channel count")
-        if plain and (_values_status(&bv) or _values_status(&gv)):
+        # (run's callers checked the values; the pass still gives gamma's largest entry)
+        c.gamma_max = INFINITY
+        status = _values_status(&bv, &beta_max)
+        status |= _values_status(&gv, &c.gamma_max)
+        if status and plain:
             return None
         if out is None:
             if not plain:
@@ -792,8 +790,14 @@ def parameter_status(const floating[::1] values):
     negative (and all are finite). One pass without the GIL, so that checking a
     parameter costs less than NumPy's reductions on small arrays."""
     cdef int status
+    cdef double largest
     with nogil:
-        status = _status(&values[0], values.shape[0]) if values.shape[0] else 0
+        if values.shape[0] == 0:
+            status = 0
+        elif floating is float:
+            status = cgdn_status_f32(&values[0], values.shape[0], &largest)
+        else:
+            status = cgdn_status_f64(&values[0], values.shape[0], &largest)
     return status
 
 

@@ -202,3 +202,24 @@ def test_run_guards_its_direct_callers(rng):
     y = np.empty_like(x)
     assert run(x, beta, gamma, y, True, 2.0, 0.5, False, False, 1) is y
     np.testing.assert_array_equal(y, _general(x, beta, gamma))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 7, 64, 1000])
+def test_parameter_status_finds_every_bad_value_anywhere(dtype, size):
+    # the check works on bit patterns in one branch-free pass: each kind of value at
+    # every position (first, last, inside a vector, in the tail) must be seen
+    from cgdn import _core
+    info = np.finfo(dtype)
+    base = np.linspace(0.0, 3.0, size).astype(dtype)
+    assert _core.parameter_status(base) == 0
+    for position in sorted({0, size // 2, size - 1}):
+        for value, status in [(np.nan, 1), (-np.nan, 1), (np.inf, 1), (-np.inf, 1),
+                              (-1.0, 2), (-info.smallest_subnormal, 2), (-0.0, 0),
+                              (info.max, 0), (info.smallest_subnormal, 0)]:
+            v = base.copy()
+            v[position] = value
+            assert _core.parameter_status(v) == status, (position, value)
+    v = base.copy()
+    v[0], v[-1] = -1.0, np.nan        # non-finite wins over negative
+    assert _core.parameter_status(v) == 1

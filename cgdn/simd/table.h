@@ -34,6 +34,7 @@ typedef struct cgdn_tile {
     int fused_wide;     /* channels_last: more than a GEMM panel, one pass per tile */
     int fused_planes;   /* channels_first: few channels, one pass per tile */
     int slab_norm;      /* channels_first: the mix normalizes its blocks (two passes) */
+    double gamma_max;   /* an upper bound of gamma's entries (inf if not known), for plan */
     int underflow_risk; /* gamma so large against beta that a pool input f(x) which
                            underflows (a subnormal or zero |x| ** alpha of a non-zero x)
                            could change a pool: such pixels take the careful path */

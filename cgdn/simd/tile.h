@@ -132,13 +132,19 @@ static void tile_make_mixer(const void *gamma_v, ptrdiff_t C, int channels_last,
  * subnormal or zero f(x) is off by at most the subnormal step, MIN 2^(1-p), so a pool's
  * error is at most (sum_j gamma[j, i]) MIN 2^(1-p), against a pool of at least
  * max(beta[i], MIN) (smaller pools take the careful path anyway). With beta >= 1e-30
- * (float32) that needs a column of gamma summing to 1e9 or more. */
+ * (float32) that needs a column of gamma summing to 1e9 or more; where C times gamma's
+ * largest entry (t->gamma_max) rules that out, gamma is not read. */
 static int tile_underflow_risk(const cgdn_tile *t) {
     enum { BLOCK = 64 };
     const real *beta = (const real *)t->beta, *gamma = (const real *)t->gamma;
     const ptrdiff_t C = t->n_ch;
-    double column[BLOCK];
+    real column[BLOCK];     /* in the dtype: a sum that overflows is a risk, rightly */
+    double floor = REAL_MAX;
     ptrdiff_t i0, i, j, n;
+    for (i = 0; i < C; i++)
+        if (beta[i] < floor) floor = beta[i];
+    if (floor < REAL_MIN) floor = REAL_MIN;
+    if ((double)C * t->gamma_max <= 32 * (floor / REAL_MIN)) return 0;
     for (i0 = 0; i0 < C; i0 += BLOCK) {   /* columns summed side by side, along rows */
         n = C - i0 < BLOCK ? C - i0 : BLOCK;
         for (i = 0; i < n; i++) column[i] = 0;
@@ -146,7 +152,7 @@ static int tile_underflow_risk(const cgdn_tile *t) {
             for (i = 0; i < n; i++) column[i] += gamma[j * C + i0 + i];
         for (i = 0; i < n; i++) {
             const double floor = beta[i0 + i] > REAL_MIN ? beta[i0 + i] : REAL_MIN;
-            if (column[i] > 32 * (floor / REAL_MIN)) return 1;
+            if ((double)column[i] > 32 * (floor / REAL_MIN)) return 1;
         }
     }
     return 0;
