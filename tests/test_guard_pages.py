@@ -103,7 +103,7 @@ def test_the_guard_page_faults():
             from test_guard_pages import guarded
             x = guarded((3, 5), np.float32, at_end={index == 'x.size'})
             p = ctypes.cast(x.ctypes.data, ctypes.POINTER(ctypes.c_float))
-            print(p[0])
+            print(p[0], flush=True)   # before the fault, whatever the buffering
             print(p[{index}])
         """)
         run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
