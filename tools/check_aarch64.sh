@@ -72,7 +72,9 @@ rm -rf "$ROOT/work/cgdn"
 mkdir -p "$ROOT/work"
 git clone -q "$REPO" "$ROOT/work/cgdn"
 
-PYTEST_ARGS="${*:-}"
+# quoted for the inner shell, so that -k "a or b" stays one argument
+PYTEST_ARGS=""
+[ $# -gt 0 ] && PYTEST_ARGS=$(printf '%q ' "$@")
 chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin \
     PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
     /bin/bash -c "
