@@ -12,10 +12,11 @@
  * inf * 0 in the mix gives NaN), or above the pool range's top (vec.h: 1/n would flush
  * to zero), or, for epsilon > 1 and not 1, where n ** epsilon would overflow or become
  * subnormal; or where gamma is so large against beta (t->underflow_risk) that a pool
- * input f(x) lost to underflow could matter, when an input is that small. With a NaN or Inf input a pixel has no finite
- * answer, and its NaN stays confined to it. A tile holding such a pixel is reported and
- * left unwritten (so even in place its input is intact); the core's rescue runs the tile
- * again with `check` off, into a temporary, and finishes the pixels reported here. */
+ * input f(x) lost to underflow could matter, when an input is that small. With a NaN or
+ * Inf input a pixel has no finite answer, and its NaN stays confined to it. A tile
+ * holding such a pixel is reported and left unwritten (so even in place its input is
+ * intact); the core's rescue runs the tile again with `check` off, into a temporary, and
+ * finishes the pixels reported here. */
 
 CGDN_INLINE real tile_rectified(real v, int rectify) {
     return rectify && v < 0 ? (real)0 : v;   /* NaN stays NaN, as TensorFlow's relu */
@@ -139,20 +140,20 @@ static int tile_underflow_risk(const cgdn_tile *t) {
     const real *beta = (const real *)t->beta, *gamma = (const real *)t->gamma;
     const ptrdiff_t C = t->n_ch;
     real column[BLOCK];     /* in the dtype: a sum that overflows is a risk, rightly */
-    double floor = REAL_MAX;
+    double least = REAL_MAX;    /* the smallest max(beta[i], MIN) */
     ptrdiff_t i0, i, j, n;
     for (i = 0; i < C; i++)
-        if (beta[i] < floor) floor = beta[i];
-    if (floor < REAL_MIN) floor = REAL_MIN;
-    if ((double)C * t->gamma_max <= 32 * (floor / REAL_MIN)) return 0;
+        if (beta[i] < least) least = beta[i];
+    if (least < REAL_MIN) least = REAL_MIN;
+    if ((double)C * t->gamma_max <= 32 * (least / REAL_MIN)) return 0;
     for (i0 = 0; i0 < C; i0 += BLOCK) {   /* columns summed side by side, along rows */
         n = C - i0 < BLOCK ? C - i0 : BLOCK;
         for (i = 0; i < n; i++) column[i] = 0;
         for (j = 0; j < C; j++)
             for (i = 0; i < n; i++) column[i] += gamma[j * C + i0 + i];
         for (i = 0; i < n; i++) {
-            const double floor = beta[i0 + i] > REAL_MIN ? beta[i0 + i] : REAL_MIN;
-            if ((double)column[i] > 32 * (floor / REAL_MIN)) return 1;
+            const double at_least = beta[i0 + i] > REAL_MIN ? beta[i0 + i] : REAL_MIN;
+            if ((double)column[i] > 32 * (at_least / REAL_MIN)) return 1;
         }
     }
     return 0;
