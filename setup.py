@@ -16,7 +16,8 @@ What is compiled
 ``cgdn._testing`` (entry points for the tests only) is compiled once, like the core.
 
 Every unit is compiled on its own (in parallel, one job per CPU) into ``build/objects``
-(``build/objects-debug`` for a bounds-checked build) and kept there: a unit is compiled
+(the core and the testing module of a bounds-checked build into ``build/objects-debug``;
+the kernels, which bounds checking does not change, are shared) and kept there: a unit is compiled
 again only when its source, a header it depends on or its command changes, so
 reinstalling (``pip install -e .`` again, even from pip's throwaway build folders)
 compiles nothing that did not change.
@@ -176,11 +177,14 @@ class BuildExt(build_ext):
         # Objects live in the project's build folder, one per build kind, not in the
         # temporary folder pip gives editable builds: a reinstall reuses every object
         # whose inputs did not change, and a bounds-checked build never reuses a release
-        # object (or the other way round).
-        kind = "objects-debug" if DEBUG else "objects"
+        # object of the Cython modules (or the other way round). The kernel units are
+        # plain C that bounds checking does not touch: both kinds share them, so switching
+        # to a bounds-checked build compiles only the core and the testing module.
+        kind = "objects"
         if SANITIZE:
             kind += "-sanitize-" + SANITIZE.replace(",", "-")
-        self.build_temp = os.path.join(HERE, "build", kind)
+        self.kernel_temp = os.path.join(HERE, "build", kind)
+        self.build_temp = os.path.join(HERE, "build", kind + ("-debug" if DEBUG else ""))
         if self.parallel is None or self.parallel is True:
             self.parallel = os.cpu_count() or 1
 
@@ -230,7 +234,8 @@ class BuildExt(build_ext):
     def _compile_unit(self, unit):
         """The unit's object, compiled unless it is newer than its inputs and was made by
         the same command."""
-        output_dir = os.path.join(self.build_temp, unit.name.replace(".", "_"))
+        folder = self.build_temp if unit.name.startswith("cgdn.") else self.kernel_temp
+        output_dir = os.path.join(folder, unit.name.replace(".", "_"))
         (obj,) = self.compiler.object_filenames([unit.source], output_dir=output_dir)
         stamp = obj + ".cmd"
         inputs = [unit.source] + unit.depends
@@ -252,6 +257,10 @@ class BuildExt(build_ext):
     def _link(self, ext, objects):
         ext_path = self.get_ext_fullpath(ext.name)
         os.makedirs(os.path.dirname(ext_path) or ".", exist_ok=True)
+        # Always link (about a second): the linker's own up-to-date check compares times
+        # only, so a module linked from the other build kind's newer objects (a
+        # bounds-checked build, then a release one) would be kept.
+        self.compiler.force = True
         self.compiler.link_shared_object(
             objects + list(ext.extra_objects), ext_path,
             libraries=self.get_libraries(ext), library_dirs=ext.library_dirs,
