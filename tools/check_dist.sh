@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Prove the distributions work once installed: build an sdist and a wheel, repair the wheel
-# with auditwheel (bundling libgomp) where auditwheel supports the platform, install each
-# into its own fresh venv, and run the test suite there against the installed package
-# (from a folder where the source tree is not importable; tests that need the source tree,
-# e.g. the README or .ci/run, skip with their reason).
+# Prove the distributions work once installed: build an sdist and, from that sdist (what
+# `python -m build` does by default, so the sdist is proven to carry everything a build
+# needs), a wheel; repair the wheel with auditwheel (bundling libgomp) where auditwheel
+# supports the platform, install it into a fresh venv, and run the test suite there
+# against the installed package (from a folder where the source tree is not importable;
+# tests that need the source tree, e.g. the README or .ci/run, skip with their reason).
+# Installing the sdist as well would compile the same sources a second time into the same
+# wheel: pip builds an sdist exactly as `python -m build` did.
 #
 #   bash tools/check_dist.sh [WORKDIR]      (default: a new temporary folder)
 set -euo pipefail
@@ -30,8 +33,9 @@ if [ "$(uname -s)" = Linux ]; then
         tail -3 "$work/repair.log"
     fi
 fi
-for kind in wheel sdist; do
-    artifact=$([ "$kind" = wheel ] && echo "$wheel" || echo "$sdist")
+echo "== the wheel was built from $(basename "$sdist")"
+for kind in wheel; do
+    artifact=$wheel
     echo "== $kind: $(basename "$artifact")"
     python3 -m venv "$work/venv-$kind"
     "$work/venv-$kind/bin/pip" install -q "$artifact[test,dask]" 2>&1 | grep -v "WARNING: Location" || true
