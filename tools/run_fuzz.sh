@@ -21,7 +21,7 @@ cd "$REPO/fuzz"
 status=0
 python fuzz_files.py "$WORK/corpus" -max_total_time="$SECONDS_TO_RUN" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 > "$WORK/fuzz.log" 2>&1 || status=$?
-grep -E "^#[0-9]+ +(INITED|DONE)|stat::|ERROR|Error|Test unit|Traceback" "$WORK/fuzz.log" || true
+grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|stat::|ERROR|Error|Test unit|Traceback" "$WORK/fuzz.log" || true
 if [ "$status" -ne 0 ]; then tail -40 "$WORK/fuzz.log"; fi
 echo "== fuzzing: status $status, $(ls "$WORK/corpus" | wc -l) corpus inputs"
 exit "$status"
