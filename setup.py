@@ -17,8 +17,10 @@ What is compiled
 
 Every unit is compiled on its own (in parallel, one job per CPU) into ``build/objects``
 (the core and the testing module of a bounds-checked build into ``build/objects-debug``;
-the kernels, which bounds checking does not change, are shared) and kept there: a unit is compiled
-again only when its source, a header it depends on or its command changes, so
+the kernels, which bounds checking does not change, are shared) and kept there: a unit
+is compiled again only when its source, a header it depends on or its command changes,
+and Cython runs again only when cgdn's Cython sources, the directives or Cython's
+version change (by content: pip installs Cython afresh for every build), so
 reinstalling (``pip install -e .`` again, even from pip's throwaway build folders)
 compiles nothing that did not change.
 
@@ -39,6 +41,7 @@ CGDN_SANITIZE=address,undefined
     build folder of their own: ``tools/check_sanitizers.sh`` (never in wheels).
 """
 import glob
+import hashlib
 import json
 import os
 import platform
@@ -281,12 +284,47 @@ extensions = [
     for name in ("cgdn._core", "cgdn._testing")
 ]
 
+# debug and release C sources live apart, so switching never reuses a stale one
+CYTHON_BUILD_DIR = os.path.join("build", "cython-debug" if DEBUG else "cython")
+
+
+def _cython_key():
+    """What the generated C follows from: Cython's version, the directives and the
+    contents of cgdn's own Cython sources. Not times: pip's isolated build environments
+    install Cython afresh for every build, so its own .pxd files always look newer than
+    the generated C, and Cython's check would regenerate it (and the core be compiled
+    again) at every install."""
+    import Cython
+
+    digest = hashlib.sha256(json.dumps([Cython.__version__, DIRECTIVES]).encode())
+    for pattern in ("*.pyx", "*.pxd", "*.pxi"):
+        for path in sorted(glob.glob(os.path.join("cgdn", pattern))):
+            with open(path, "rb") as f:
+                digest.update(path.encode() + b"\0" + f.read() + b"\0")
+    return digest.hexdigest()
+
+
+def _cythonized(extensions):
+    """The extensions with their generated C sources, Cython run only when its key
+    changed (or the C is missing)."""
+    key = _cython_key()
+    stamp = os.path.join(CYTHON_BUILD_DIR, "sources.sha256")
+    generated = [os.path.join(CYTHON_BUILD_DIR, ext.sources[0][:-len(".pyx")] + ".c")
+                 for ext in extensions]
+    if all(os.path.exists(c) for c in generated) and os.path.exists(stamp):
+        with open(stamp) as f:
+            if f.read() == key:
+                for ext, c in zip(extensions, generated):
+                    ext.sources = [c]
+                return extensions
+    result = cythonize(extensions, compiler_directives=DIRECTIVES, build_dir=CYTHON_BUILD_DIR,
+                       force=True)
+    with open(stamp, "w") as f:
+        f.write(key)
+    return result
+
+
 setup(
-    ext_modules=cythonize(
-        extensions,
-        compiler_directives=DIRECTIVES,
-        # debug and release C sources live apart, so switching never reuses a stale one
-        build_dir="build/cython-debug" if DEBUG else "build/cython",
-    ),
+    ext_modules=_cythonized(extensions),
     cmdclass={"build_ext": BuildExt},
 )
