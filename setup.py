@@ -48,6 +48,7 @@ import platform
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -158,9 +159,10 @@ def _compiles_with(compiler, flags):
 class Unit:
     """One compile job: a source, its macros and flags, and where its object goes."""
 
-    def __init__(self, name, source, depends, macros=(), flags=()):
+    def __init__(self, name, source, depends, macros=(), flags=(), prepare=None):
         self.name, self.source, self.depends = name, source, list(depends)
         self.macros, self.flags = list(macros), list(flags)
+        self.prepare = prepare   # makes the source first (Cython), in the unit's job
 
     def command(self):
         return json.dumps([self.source, self.macros, self.flags])
@@ -220,12 +222,16 @@ class BuildExt(build_ext):
         units["cgdn._core"].append(Unit(
             "registry", os.path.join(SIMD, "registry.c"), [os.path.join(SIMD, "table.h")],
             [(f"CGDN_HAS_{name.upper()}", "1") for name in built if name != "baseline"], base))
+        key = _cython_key()
         for ext in self.extensions:
             # the testing module's glue needs no speed: -O1 (4 s instead of 9)
             level = ["-O1"] if ext.name == "cgdn._testing" and not is_msvc else []
+            # Cython runs in the unit's job, beside the kernels' compiles, not before them
             units.setdefault(ext.name, []).extend(
-                Unit(ext.name, source, SIMD_HEADERS + list(ext.depends),
-                     ext.define_macros, base + openmp[0] + level) for source in ext.sources)
+                Unit(ext.name, _generated_c(source), SIMD_HEADERS + list(ext.depends),
+                     ext.define_macros, base + openmp[0] + level,
+                     prepare=lambda ext=ext: _cythonize(ext, key))
+                for source in ext.sources)
             ext.extra_link_args = list(ext.extra_link_args) + openmp[1] + SANITIZE_FLAGS[:1]
         # the longest units first: the kernel variants with the widest vectors, the core
         order = sorted((u for us in units.values() for u in us), key=_priority)
@@ -237,6 +243,8 @@ class BuildExt(build_ext):
     def _compile_unit(self, unit):
         """The unit's object, compiled unless it is newer than its inputs and was made by
         the same command."""
+        if unit.prepare is not None:
+            unit.prepare()
         folder = self.build_temp if unit.name.startswith("cgdn.") else self.kernel_temp
         output_dir = os.path.join(folder, unit.name.replace(".", "_"))
         (obj,) = self.compiler.object_filenames([unit.source], output_dir=output_dir)
@@ -304,27 +312,30 @@ def _cython_key():
     return digest.hexdigest()
 
 
-def _cythonized(extensions):
-    """The extensions with their generated C sources, Cython run only when its key
-    changed (or the C is missing)."""
-    key = _cython_key()
-    stamp = os.path.join(CYTHON_BUILD_DIR, "sources.sha256")
-    generated = [os.path.join(CYTHON_BUILD_DIR, ext.sources[0][:-len(".pyx")] + ".c")
-                 for ext in extensions]
-    if all(os.path.exists(c) for c in generated) and os.path.exists(stamp):
+def _generated_c(pyx):
+    """Where Cython writes the C of ``pyx``."""
+    return os.path.join(CYTHON_BUILD_DIR, pyx[:-len(".pyx")] + ".c")
+
+
+_CYTHON_LOCK = threading.Lock()
+
+
+def _cythonize(ext, key):
+    """Generate the extension's C unless it exists and was made under the same key."""
+    generated = _generated_c(ext.sources[0])
+    stamp = generated + ".sha256"
+    if os.path.exists(generated) and os.path.exists(stamp):
         with open(stamp) as f:
             if f.read() == key:
-                for ext, c in zip(extensions, generated):
-                    ext.sources = [c]
-                return extensions
-    result = cythonize(extensions, compiler_directives=DIRECTIVES, build_dir=CYTHON_BUILD_DIR,
-                       force=True)
+                return
+    with _CYTHON_LOCK:   # Cython's compiler keeps global state: one module at a time
+        cythonize([ext], compiler_directives=DIRECTIVES, build_dir=CYTHON_BUILD_DIR,
+                  force=True)
     with open(stamp, "w") as f:
         f.write(key)
-    return result
 
 
 setup(
-    ext_modules=_cythonized(extensions),
+    ext_modules=extensions,
     cmdclass={"build_ext": BuildExt},
 )
