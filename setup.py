@@ -227,16 +227,20 @@ class BuildExt(build_ext):
             # the testing module's glue needs no speed: -O1 (4 s instead of 9)
             level = ["-O1"] if ext.name == "cgdn._testing" and not is_msvc else []
             # Cython runs in the unit's job, beside the kernels' compiles, not before them
-            units.setdefault(ext.name, []).extend(
-                Unit(ext.name, _generated_c(source), SIMD_HEADERS + list(ext.depends),
+            (pyx,) = ext.sources
+            units.setdefault(ext.name, []).append(
+                Unit(ext.name, _generated_c(pyx), SIMD_HEADERS + list(ext.depends),
                      ext.define_macros, base + openmp[0] + level,
-                     prepare=lambda ext=ext: _cythonize(ext, key))
-                for source in ext.sources)
+                     prepare=lambda ext=ext: _cythonize(ext, key)))
             ext.extra_link_args = list(ext.extra_link_args) + openmp[1] + SANITIZE_FLAGS[:1]
         # the longest units first: the kernel variants with the widest vectors, the core
         order = sorted((u for us in units.values() for u in us), key=_priority)
         with ThreadPoolExecutor(max(1, int(self.parallel))) as pool:
             done = dict(zip(order, pool.map(self._compile_unit, order)))
+        # Always link (about a second): the linker's own up-to-date check compares times
+        # only, so a module linked from the other build kind's newer objects (a
+        # bounds-checked build, then a release one) would be kept.
+        self.compiler.force = True
         for ext in self.extensions:
             self._link(ext, [done[u] for u in units[ext.name]])
 
@@ -268,10 +272,6 @@ class BuildExt(build_ext):
     def _link(self, ext, objects):
         ext_path = self.get_ext_fullpath(ext.name)
         os.makedirs(os.path.dirname(ext_path) or ".", exist_ok=True)
-        # Always link (about a second): the linker's own up-to-date check compares times
-        # only, so a module linked from the other build kind's newer objects (a
-        # bounds-checked build, then a release one) would be kept.
-        self.compiler.force = True
         self.compiler.link_shared_object(
             objects + list(ext.extra_objects), ext_path,
             libraries=self.get_libraries(ext), library_dirs=ext.library_dirs,

@@ -33,20 +33,17 @@ if [ "$(uname -s)" = Linux ]; then
         tail -3 "$work/repair.log"
     fi
 fi
-echo "== the wheel was built from $(basename "$sdist")"
-for kind in wheel; do
-    artifact=$wheel
-    echo "== $kind: $(basename "$artifact")"
-    python3 -m venv "$work/venv-$kind"
-    "$work/venv-$kind/bin/pip" install -q "$artifact[test,dask]" 2>&1 | grep -v "WARNING: Location" || true
-    rm -rf "$work/run-$kind" && mkdir -p "$work/run-$kind"
-    cp -r "$root/tests" "$work/run-$kind/tests"
-    (cd "$work/run-$kind" \
-        && "$work/venv-$kind/bin/python" -c \
-            "import cgdn, sys; assert '$work/venv-$kind' in cgdn.__file__, cgdn.__file__; print('testing', cgdn.__file__)" \
-        && "$work/venv-$kind/bin/python" -m pytest -q -p no:cacheprovider -ra tests \
-        && "$work/venv-$kind/bin/python" -m pytest -q -p no:cacheprovider --doctest-modules \
-            -o doctest_optionflags="NORMALIZE_WHITESPACE NUMBER" \
-            --pyargs cgdn)
-done
+echo "== wheel: $(basename "$wheel"), built from $(basename "$sdist")"
+venv="$work/venv-wheel" run="$work/run-wheel"
+python3 -m venv "$venv"
+"$venv/bin/pip" install -q "$wheel[test,dask]" 2>&1 | grep -v "WARNING: Location" || true
+rm -rf "$run" && mkdir -p "$run"
+cp -r "$root/tests" "$run/tests"
+(cd "$run" \
+    && "$venv/bin/python" -c \
+        "import cgdn, sys; assert '$venv' in cgdn.__file__, cgdn.__file__; print('testing', cgdn.__file__)" \
+    && "$venv/bin/python" -m pytest -q -p no:cacheprovider -ra tests \
+    && "$venv/bin/python" -m pytest -q -p no:cacheprovider --doctest-modules \
+        -o doctest_optionflags="NORMALIZE_WHITESPACE NUMBER" \
+        --pyargs cgdn)
 echo "== dist check passed"
