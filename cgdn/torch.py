@@ -9,6 +9,9 @@ trace through it, and gradients from :func:`cgdn.gdn_vjp`, the operator
 ``torch.channels_last`` memory format are read and written in place, without a copy or
 a transpose; the output has the input's memory format.
 """
+import threading
+import weakref
+
 import numpy as np
 
 try:
@@ -55,12 +58,11 @@ def _compute_dtype(dtype):
     return dtype if dtype in _DTYPES else torch.float32
 
 
-def _compute(x, beta, gamma_tf, inverse, rectify, alpha, epsilon, num_threads):
-    """cgdn on a CPU tensor with NumPy parameters (gamma in TF's [in, out], x's dtype).
-    The output is torch's own ``empty_like`` (NumPy's memory, with huge pages, made the
-    call alone faster, 150 -> 105 ms at (1, 192, 256, 384), but a whole synthesis
-    transform 1.7x slower: faulting huge pages in waits on memory compaction)."""
-    out = torch.empty_like(x)
+def _compute(x, beta, gamma_tf, inverse, rectify, alpha, epsilon, num_threads, out=None):
+    """cgdn on a CPU tensor with NumPy parameters (gamma in TF's [in, out], x's dtype),
+    into ``out`` (as ``torch.empty_like(x)`` makes it; a new one by default)."""
+    if out is None:
+        out = torch.empty_like(x)
     if x.numel() == 0:
         return out
     xv, outv, data_format, tmp = _numpy_views(x.detach(), out)
@@ -122,6 +124,70 @@ def _backward(ctx, grad):
 
 
 _gdn_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+# --------------------------------------------------------------------------------------
+# Output memory a module reuses
+
+_REUSE_LOCK = threading.Lock()
+
+
+class _ReusedOutput:
+    """The memory of a module's last output, handed out again once no tensor uses it.
+
+    A tensor made by ``torch.from_numpy(view)`` keeps ``view`` alive for as long as its
+    storage lives (views of the tensor, arrays from ``Tensor.numpy()`` and DLPack
+    capsules included) and lets go of it when the storage is freed. Each output gets a
+    new view of ``block``; a weak reference to that view tells whether any tensor still
+    uses the memory, so the memory is handed out again only when it is free.
+
+    A fresh output of many megabytes costs its page faults on every call (the
+    allocator takes such blocks from the kernel and gives them back when freed): about
+    a third of the call at (1, 192, 256, 384)."""
+
+    def __init__(self, key, block, permute):
+        self.key, self.block, self.permute = key, block, permute
+        self.view = None
+
+    def claim(self):
+        """A tensor on the block, or None while an earlier one still uses it."""
+        if self.view is not None and self.view() is not None:
+            return None
+        view = self.block[...]
+        self.view = weakref.ref(view)
+        out = torch.from_numpy(view)
+        return out.permute(0, 3, 1, 2) if self.permute else out
+
+
+def _output_key(x):
+    """How the output of ``x`` is laid out, if a reused block can hold it."""
+    if x.is_contiguous():
+        return (x.dtype, tuple(x.shape), False)
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return (x.dtype, tuple(x.shape), True)
+    return None
+
+
+def _reused_output(module, x):
+    """``torch.empty_like(x)``, on the memory of the module's last output when it is free
+    and of the same layout (see :class:`_ReusedOutput`)."""
+    key = _output_key(x)
+    if key is None or x.numel() == 0:
+        return torch.empty_like(x)
+    with _REUSE_LOCK:
+        entry = module.__dict__.get("_cgdn_output")
+        if entry is not None and entry.key == key:
+            out = entry.claim()
+            if out is not None:
+                return out
+            return torch.empty_like(x)      # the last output is still in use: keep it
+        dtype, shape, permute = key
+        if permute:
+            shape = (shape[0], shape[2], shape[3], shape[1])
+        block = torch.empty(shape, dtype=dtype).numpy()     # torch's allocator, as before
+        entry = _ReusedOutput(key, block, permute)
+        module.__dict__["_cgdn_output"] = entry
+        return entry.claim()
 
 
 # --------------------------------------------------------------------------------------
@@ -203,6 +269,10 @@ class GDN(nn.Module):
         none, so such a module has no CompressAI counterpart).
     num_threads : int, optional
         Threads of each call; ``torch.get_num_threads()`` at call time by default.
+    reuse_output : bool, default True
+        In inference (gradients off, eager mode), write each output into the memory of
+        the module's previous output when no tensor uses that memory any more (see
+        Notes); False allocates every output afresh.
 
     Notes
     -----
@@ -211,6 +281,16 @@ class GDN(nn.Module):
     computes CompressAI's formula with torch operations. Contiguous NCHW tensors and
     4-d tensors in ``torch.channels_last`` memory format are used in place; other
     strides are copied first. First-order gradients only.
+
+    Output memory: a fresh output of many megabytes costs page faults on every call
+    (about a third of the call at ``(1, 192, 256, 384)``), so with ``reuse_output`` the
+    module keeps the memory of its last output and writes the next output of the same
+    shape, dtype and memory format into it once that output is gone: once no tensor,
+    view of it, ``Tensor.numpy()`` array or DLPack capsule refers to it. An output still
+    in use is never overwritten (the call then allocates a new one). The cost is one
+    output's memory held per module between calls (dropped with the module or by
+    setting ``reuse_output = False``); such outputs are tensors on NumPy memory, so
+    they cannot be resized in place (``Tensor.resize_`` to a larger size raises).
 
     Examples
     --------
@@ -226,7 +306,7 @@ class GDN(nn.Module):
     """
 
     def __init__(self, in_channels, inverse=False, beta_min=1e-6, gamma_init=0.1, *,
-                 simplified=False, rectify=False, num_threads=None):
+                 simplified=False, rectify=False, num_threads=None, reuse_output=True):
         super().__init__()
         self.in_channels = _check_int("in_channels", in_channels, 1)
         self.inverse = bool(inverse)
@@ -234,12 +314,29 @@ class GDN(nn.Module):
         self.rectify = bool(rectify)
         self.num_threads = (None if num_threads is None
                             else _check_int("num_threads", num_threads, 1))
+        self.reuse_output = reuse_output
         beta_min = check_positive_real("beta_min", beta_min, allow_zero=True)
         gamma_init = check_positive_real("gamma_init", gamma_init, allow_zero=True)
         self.beta_reparam = _NonNegative(beta_min)
         self.gamma_reparam = _NonNegative()
         self.beta = nn.Parameter(self.beta_reparam.init(torch.ones(in_channels)))
         self.gamma = nn.Parameter(self.gamma_reparam.init(gamma_init * torch.eye(in_channels)))
+
+    @property
+    def reuse_output(self):
+        return self.__dict__["_reuse_output"]
+
+    @reuse_output.setter
+    def reuse_output(self, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"reuse_output must be True or False, got {value!r}")
+        self.__dict__["_reuse_output"] = bool(value)
+        if not value:
+            self.__dict__.pop("_cgdn_output", None)
+
+    def __getstate__(self):   # copies and pickles leave the caches behind
+        state = super().__getstate__()
+        return {k: v for k, v in state.items() if k not in ("_cgdn_output", "_cgdn_effective")}
 
     @property
     def alpha(self):
@@ -259,6 +356,8 @@ class GDN(nn.Module):
             parts.append("rectify=True")
         if self.num_threads is not None:
             parts.append(f"num_threads={self.num_threads}")
+        if not self.reuse_output:
+            parts.append("reuse_output=False")
         return ", ".join(parts)
 
     def __repr__(self):    # one line: the reparameterizations are CompressAI's buffers
@@ -283,7 +382,8 @@ class GDN(nn.Module):
                 and not torch.compiler.is_compiling()):
             # inference in eager mode: the operator's computation, without its dispatch
             # and with the effective parameters of the last call while they are unchanged
-            return _compute(x, *self._effective_numpy(x.dtype), *settings)
+            out = _reused_output(self, x) if self.reuse_output else None
+            return _compute(x, *self._effective_numpy(x.dtype), *settings, out=out)
         beta = self.beta_reparam(self.beta)
         gamma = self.gamma_reparam(self.gamma)
         if x.device.type != "cpu":
@@ -347,7 +447,8 @@ class GDN(nn.Module):
         simplified = is_gdn1(module)
         new = cls(int(module.beta.shape[0]), inverse=bool(module.inverse),
                   beta_min=settings["beta_min"], simplified=simplified,
-                  rectify=bool(getattr(module, "rectify", False)), num_threads=num_threads)
+                  rectify=bool(getattr(module, "rectify", False)), num_threads=num_threads,
+                  reuse_output=getattr(module, "reuse_output", True))
         new.beta, new.gamma = module.beta, module.gamma
         for leaf, value in _buffers_of(module).items():
             target = new.get_buffer(leaf)
@@ -366,9 +467,9 @@ class GDN1(GDN):
     """
 
     def __init__(self, in_channels, inverse=False, beta_min=1e-6, gamma_init=0.1, *,
-                 rectify=False, num_threads=None):
+                 rectify=False, num_threads=None, reuse_output=True):
         super().__init__(in_channels, inverse, beta_min, gamma_init, simplified=True,
-                         rectify=rectify, num_threads=num_threads)
+                         rectify=rectify, num_threads=num_threads, reuse_output=reuse_output)
 
 
 def _buffers_of(module):
@@ -384,7 +485,7 @@ def _check_module(model, name="model"):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
 
 
-def accelerate(model, *, num_threads=None):
+def accelerate(model, *, num_threads=None, reuse_output=None):
     """Put :class:`GDN` modules in place of a model's CompressAI ``GDN`` / ``GDN1``.
 
     Each new module shares the old one's ``beta`` and ``gamma`` parameters (an optimizer
@@ -401,6 +502,9 @@ def accelerate(model, *, num_threads=None):
     num_threads : int, optional
         Threads of each call of the new modules (and of the model's :class:`GDN`
         modules already there); ``torch.get_num_threads()`` at call time by default.
+    reuse_output : bool, optional
+        Set :class:`GDN`'s ``reuse_output`` on every GDN module of the model; by default
+        new modules reuse their output memory and those already there keep their setting.
 
     Returns
     -------
@@ -424,6 +528,8 @@ def accelerate(model, *, num_threads=None):
     _check_module(model)
     if num_threads is not None:
         num_threads = _check_int("num_threads", num_threads, 1)
+    if reuse_output is not None and not isinstance(reuse_output, (bool, np.bool_)):
+        raise TypeError(f"reuse_output must be True, False or None, got {reuse_output!r}")
     if _is_compressai_gdn(model):
         raise ValueError("model is itself a GDN module, which cannot be replaced in place: "
                          "use cgdn.torch.GDN.from_module(model)")
@@ -440,6 +546,9 @@ def accelerate(model, *, num_threads=None):
                     replaced[id(child)] = new
                 setattr(parent, child_name, replaced[id(child)])
     report = {name: m for name, m in model.named_modules() if isinstance(m, GDN)}
+    if reuse_output is not None:
+        for m in report.values():
+            m.reuse_output = reuse_output
     if not report:
         names = [name for name, _ in model.named_modules()]
         raise ValueError(f"the model has no GDN module to accelerate (modules: "

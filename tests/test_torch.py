@@ -6,8 +6,11 @@ torchvision wheel provides for the CPU build of torch 2.13, so ``compressai.laye
 GDN1, the reparameterization) is loaded from the installed package without running the
 package's ``__init__`` (see ``_compressai_layers``).
 """
+import copy
+import pickle
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -389,3 +392,105 @@ def test_inference_path_equals_the_operator_and_sees_every_change():
             assert torch.equal(after, by_operator())
             assert not torch.equal(after, before)
             before = after
+
+
+def _held(kind, y):
+    """Something that refers to y's memory, the way users keep results."""
+    if kind == "tensor":
+        return y
+    if kind == "view":
+        return y[0, 1:]
+    if kind == "numpy":
+        return y.numpy()
+    return torch.utils.dlpack.to_dlpack(y)
+
+
+def _value(kind, held):
+    if kind == "dlpack":      # a capsule is read once (it then lets go of the memory)
+        return torch.utils.dlpack.from_dlpack(held).clone()
+    return torch.as_tensor(held).clone()
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("kind", ["tensor", "view", "numpy", "dlpack"])
+def test_an_output_in_use_is_never_overwritten(kind, memory_format):
+    """Inference outputs go to the memory of the previous output only once nothing refers
+    to it: a held tensor, a view, a NumPy array or a DLPack capsule keeps it."""
+    layer = ct.GDN(5)
+    x = torch.randn(2, 5, 7, 6, generator=torch.Generator().manual_seed(3)).to(
+        memory_format=memory_format)
+    with torch.no_grad():
+        first = layer(x)
+        address = first.data_ptr()
+        want = (first[0, 1:] if kind == "view" else first).clone()
+        held = _held(kind, first)
+        del first
+        second = layer(2 * x)                     # must not write where `held` lives
+        assert second.data_ptr() != address
+        assert torch.equal(_value(kind, held), want)
+        assert second.is_contiguous(memory_format=memory_format)
+        torch.testing.assert_close(second, layer.__class__.from_module(layer)(2 * x))
+        del held, second
+        third = layer(3 * x)                       # free again: reused
+        assert third.data_ptr() == address
+        assert third.stride() == x.stride()
+
+
+def test_reuse_output_setting():
+    layer = ct.GDN(4, reuse_output=False)
+    x = torch.randn(1, 4, 5, 5)
+    assert repr(layer) == "GDN(4, reuse_output=False)"
+    with torch.no_grad():
+        y = layer(x)
+        address = y.data_ptr()
+        held = [layer(x) for _ in range(3)]     # nothing kept by the module
+        assert all(h.data_ptr() != address for h in held)
+        layer.reuse_output = True
+        a = layer(x)
+        b_address = a.data_ptr()
+        del a
+        assert layer(x).data_ptr() == b_address
+        copied = copy.deepcopy(layer)            # copies do not share the memory
+        assert copied(x).data_ptr() != b_address
+        pickled = pickle.loads(pickle.dumps(layer))
+        assert pickled(x).data_ptr() != b_address
+        torch.testing.assert_close(pickled(x), y, rtol=0, atol=0)
+        with torch.enable_grad():                 # gradients: a fresh output each call
+            g = layer(x.requires_grad_())
+            assert g.grad_fn is not None and g.data_ptr() != b_address
+    with pytest.raises(TypeError, match="reuse_output must be True or False"):
+        ct.GDN(4, reuse_output=1)
+    with pytest.raises(TypeError, match="reuse_output must be True, False or None"):
+        ct.accelerate(nn.Sequential(ct.GDN(4)), reuse_output="no")
+    model = nn.Sequential(ct.GDN(4), ct.GDN(4, reuse_output=False))
+    assert [m.reuse_output for m in ct.accelerate(model).values()] == [True, False]
+    assert [m.reuse_output for m in ct.accelerate(model, reuse_output=False).values()] == [
+        False, False]
+
+
+def test_concurrent_calls_of_one_module_keep_their_outputs():
+    """Threads sharing a module each keep their own outputs while the others call it."""
+    layer = ct.GDN(6, inverse=True)
+    inputs = [torch.randn(1, 6, 9, 9, generator=torch.Generator().manual_seed(i))
+              for i in range(4)]
+    with torch.no_grad():
+        want = [ct.GDN.from_module(layer, num_threads=1)(x).clone() for x in inputs]
+    barrier = threading.Barrier(len(inputs))
+    errors = []
+
+    def work(i):
+        with torch.no_grad():
+            for _ in range(50):
+                y = layer(inputs[i])
+                barrier.wait()                     # all outputs alive at once
+                if not torch.equal(y, want[i]):
+                    errors.append(i)
+                barrier.wait()
+                del y
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
