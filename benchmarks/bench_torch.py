@@ -6,11 +6,15 @@ rounds (CompressAI, then cgdn, then the next round), medians over the rounds:
 * layers: every GDN / IGDN layer shape of CompressAI's ``bmshj2018_factorized``,
   ``bmshj2018_hyperprior`` and ``mbt2018_mean`` at qualities 1, 4 and 8 for a Kodak-sized
   input (1, 3, 512, 768): N = 128 or 192 channels at 256 x 384, 128 x 192 and 64 x 96, in
-  NCHW and ``torch.channels_last`` memory format, 1 and 2 threads;
+  NCHW and ``torch.channels_last`` memory format, 1 and 2 threads; on 1 thread the bare
+  product of the channel mix (NumPy's BLAS, one thread) runs in the same rounds;
 * models: the analysis (``g_a``) and synthesis (``g_s``) transforms of those models at
   quality 8 (N = 192, M = 320), stock against ``cgdn.torch.accelerate``-d, 1 and 2
   threads. The three models' ``g_a`` / ``g_s`` have the same layers at a given quality
   (convolutions 5x5 stride 2 between GDN layers), so one stack stands for the three.
+  On 1 thread a third stack runs in the same rounds, its GDN layers replaced by their
+  bare channel-mix product (NumPy's BLAS, one thread, into memory kept across calls):
+  the speed-up no GDN implementation can much exceed.
 
 The stacks are built from ``compressai.layers.GDN`` and torch's convolutions as CompressAI's
 models build them (``compressai.zoo`` cannot be imported where torchvision has no build for
@@ -19,12 +23,15 @@ compressai (``pip install --no-deps compressai==1.2.8``).
 
     python benchmarks/bench_torch.py                      # both tables
     python benchmarks/bench_torch.py --layers --rounds 7 --out results.md
+    python benchmarks/bench_torch.py --breakdown          # where the time goes
 """
 import argparse
 import statistics
 import sys
 import time
 
+import numpy as np
+import threadpoolctl
 import torch
 from torch import nn
 
@@ -85,15 +92,16 @@ def _time(fn, x, min_time):
     return statistics.median(times)
 
 
-def compare(ref, mine, x, rounds, min_time):
-    """Medians over interleaved rounds of (ref, mine), in ms, and the max difference."""
+def compare(ref, mine, x, rounds, min_time, *others):
+    """Medians over interleaved rounds of (ref, mine, *others), in ms, and the max
+    difference between ref and mine."""
     with torch.no_grad():
         diff = (ref(x) - mine(x)).abs().max().item()
-        a, b = [], []
+        times = [[] for _ in range(2 + len(others))]
         for _ in range(rounds):
-            a.append(_time(ref, x, min_time))
-            b.append(_time(mine, x, min_time))
-    return statistics.median(a) * 1e3, statistics.median(b) * 1e3, diff
+            for fn, t in zip((ref, mine) + others, times):
+                t.append(_time(fn, x, min_time))
+    return (*(statistics.median(t) * 1e3 for t in times), diff)
 
 
 def layer_rows(cl, threads, rounds, min_time):
@@ -109,12 +117,55 @@ def layer_rows(cl, threads, rounds, min_time):
                     xf = x.to(memory_format=memory_format)
                     for t in threads:
                         torch.set_num_threads(t)
-                        a, b, diff = compare(ref, mine, xf, rounds, min_time)
+                        if t == 1:      # and the bare product, NumPy's BLAS on 1 thread
+                            with threadpoolctl.threadpool_limits(1):
+                                a, b, c, diff = compare(ref, mine, xf, rounds, min_time,
+                                                        _BareProduct(ref))
+                        else:
+                            (a, b, diff), c = compare(ref, mine, xf, rounds, min_time), None
                         rows.append(("IGDN" if inverse else "GDN", (1, n, h, w), fmt, t, a, b,
-                                     diff))
+                                     c, diff))
+                        product = "" if c is None else f"  product {c:9.3f} ms  {b / c:5.2f}"
                         print(f"{rows[-1][0]:4} {rows[-1][1]} {fmt:13} {t} thr  compressai "
-                              f"{a:9.3f} ms  cgdn {b:9.3f} ms  {a / b:5.2f}x", flush=True)
+                              f"{a:9.3f} ms  cgdn {b:9.3f} ms  {a / b:5.2f}x{product}",
+                              flush=True)
     return rows
+
+
+class _BareProduct(nn.Module):
+    """A GDN layer's channel mix and nothing else: ``gamma @ x`` by NumPy's BLAS into
+    memory kept across calls (no normalization, no allocation), on NCHW or
+    channels_last tensors of batch 1. What no GDN implementation can beat by much: a
+    transform with these in place of its GDN layers takes the convolutions' time plus
+    the best BLAS's products."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.gamma = np.ascontiguousarray(module.gamma.detach().numpy())
+        self.out = None
+
+    def forward(self, x):
+        c = x.shape[1]
+        channels_last = not x.is_contiguous()
+        if channels_last:       # (H * W, C) @ gamma.T
+            xv = x.permute(0, 2, 3, 1).numpy().reshape(-1, c)
+        else:                   # gamma @ (C, H * W)
+            xv = x.numpy().reshape(c, -1)
+        if self.out is None or self.out.shape != xv.shape:
+            self.out = np.empty_like(xv)
+        if channels_last:
+            np.matmul(xv, self.gamma.T, out=self.out)
+            return torch.from_numpy(self.out.reshape(x.shape[0], x.shape[2], x.shape[3],
+                                                     c)).permute(0, 3, 1, 2)
+        np.matmul(self.gamma, xv, out=self.out)
+        return torch.from_numpy(self.out.reshape(x.shape))
+
+
+def _with_bare_products(stack, cl):
+    for i, module in enumerate(stack):
+        if isinstance(module, cl.GDN):
+            stack[i] = _BareProduct(module)
+    return stack
 
 
 def model_rows(cl, threads, rounds, min_time, quality_channels=(192, 320)):
@@ -123,18 +174,75 @@ def model_rows(cl, threads, rounds, min_time, quality_channels=(192, 320)):
     fast_a, fast_s = transforms(cl, n, m)
     ct.accelerate(fast_a)
     ct.accelerate(fast_s)
+    bare_a, bare_s = (_with_bare_products(s, cl) for s in transforms(cl, n, m))
     x = torch.rand(1, 3, 512, 768, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         y = g_a(x)
     rows = []
-    for name, ref, mine, inp in (("g_a", g_a, fast_a, x), ("g_s", g_s, fast_s, y)):
+    for name, ref, mine, bare, inp in (("g_a", g_a, fast_a, bare_a, x),
+                                       ("g_s", g_s, fast_s, bare_s, y)):
         for t in threads:
             torch.set_num_threads(t)
-            a, b, diff = compare(ref, mine, inp, rounds, min_time)
-            rows.append((name, tuple(inp.shape), t, a, b, diff))
+            if t == 1:      # NumPy's BLAS held to one thread too
+                with threadpoolctl.threadpool_limits(1):
+                    a, b, c, diff = compare(ref, mine, inp, rounds, min_time, bare)
+            else:           # two thread pools would fight over the cores: no floor
+                (a, b, diff), c = compare(ref, mine, inp, rounds, min_time), None
+            rows.append((name, tuple(inp.shape), t, a, b, c, diff))
+            floor = "" if c is None else f"  bare products {c:9.1f} ms  {a / c:5.2f}x"
             print(f"{name} {tuple(inp.shape)} {t} thr  stock {a:9.1f} ms  accelerated "
-                  f"{b:9.1f} ms  {a / b:5.2f}x  max diff {diff:.1e}", flush=True)
+                  f"{b:9.1f} ms  {a / b:5.2f}x{floor}  max diff {diff:.1e}", flush=True)
     return rows
+
+
+def breakdown_rows(cl, rounds, min_time, quality_channels=(192, 320)):
+    """1 thread: each module's time inside ``g_a`` / ``g_s`` (forward hooks, medians over
+    rounds) for the stock, accelerated and bare-product stacks; then the largest layer
+    with its output memory reused (the default) and allocated afresh at every call."""
+    n, m = quality_channels
+    stacks = {"stock": transforms(cl, n, m), "cgdn": transforms(cl, n, m),
+              "bare products": [_with_bare_products(s, cl) for s in transforms(cl, n, m)]}
+    for stack in stacks["cgdn"]:
+        ct.accelerate(stack)
+    times = {}
+
+    def hook(stack, key):
+        for i, module in enumerate(stack):
+            def pre(mod, inputs):
+                mod.__dict__["_bench_t"] = time.perf_counter()
+
+            def post(mod, inputs, output, key=key + (i,)):
+                times.setdefault(key, []).append(time.perf_counter() - mod._bench_t)
+            module.register_forward_pre_hook(pre)
+            module.register_forward_hook(post)
+
+    for kind, (g_a, g_s) in stacks.items():
+        hook(g_a, (kind, "g_a"))
+        hook(g_s, (kind, "g_s"))
+    x = torch.rand(1, 3, 512, 768, generator=torch.Generator().manual_seed(1))
+    torch.set_num_threads(1)
+    with torch.no_grad(), threadpoolctl.threadpool_limits(1):
+        y = stacks["stock"][0](x)
+        for _ in range(rounds + 1):
+            for g_a, g_s in stacks.values():
+                g_a(x)
+                g_s(y)
+        print("1 thread, ms per module inside the transform (medians of "
+              f"{rounds} rounds after one warm-up):")
+        for j, name in enumerate(("g_a", "g_s")):
+            for kind, pair in stacks.items():
+                row = [statistics.median(times[(kind, name, i)][1:]) * 1e3
+                       for i in range(len(pair[j]))]
+                print(f"  {name} {kind:13}" + "".join(f"{v:8.1f}" for v in row) +
+                      f"   GDN layers {sum(row[1::2]):7.1f}   all {sum(row):7.1f}")
+        for inverse in (False, True):
+            ref = _trained_like(cl.GDN(n, inverse=inverse), 1)
+            fresh, reused = ct.GDN.from_module(ref), ct.GDN.from_module(ref)
+            fresh.reuse_output = False
+            x = torch.randn(1, n, 256, 384, generator=torch.Generator().manual_seed(2))
+            a, b, _ = compare(fresh, reused, x, rounds, min_time)
+            print(f"{'IGDN' if inverse else 'GDN'} (1, {n}, 256, 384) NCHW, 1 thread: output "
+                  f"allocated at every call {a:.1f} ms, reused {b:.1f} ms ({a / b:.2f}x)")
 
 
 def markdown(layer, models, args):
@@ -144,15 +252,21 @@ def markdown(layer, models, args):
              f">= {args.min_time} s)", ""]
     if layer:
         lines += ["| layer | shape | memory format | threads | CompressAI ms | cgdn ms | "
-                  "speed-up |", "| --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {k} | {s} | {f} | {t} | {a:.3f} | {b:.3f} | **{a / b:.2f}x** |"
-                  for k, s, f, t, a, b, _ in layer]
+                  "speed-up | bare product ms | cgdn / product |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {k} | {s} | {f} | {t} | {a:.3f} | {b:.3f} | **{a / b:.2f}x** | "
+                  f"{'' if c is None else f'{c:.3f}'} | "
+                  f"{'' if c is None else f'{b / c:.2f}'} |"
+                  for k, s, f, t, a, b, c, _ in layer]
         lines.append("")
     if models:
         lines += ["| transform | input | threads | stock ms | accelerated ms | speed-up | "
-                  "max abs diff |", "| --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {k} | {s} | {t} | {a:.1f} | {b:.1f} | **{a / b:.2f}x** | {d:.1e} |"
-                  for k, s, t, a, b, d in models]
+                  "GDN as bare products ms | its speed-up | max abs diff |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {k} | {s} | {t} | {a:.1f} | {b:.1f} | **{a / b:.2f}x** | "
+                  f"{'' if c is None else f'{c:.1f}'} | "
+                  f"{'' if c is None else f'{a / c:.2f}x'} | {d:.1e} |"
+                  for k, s, t, a, b, c, d in models]
     return "\n".join(lines) + "\n"
 
 
@@ -166,7 +280,18 @@ def main(argv=None):
     parser.add_argument("--min-time", type=float, default=0.2,
                         help="seconds of calls per timing (at least 3 calls)")
     parser.add_argument("--out", help="also write the tables as Markdown to this file")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="instead of the tables: each module's time inside g_a and g_s "
+                             "(1 thread), and the largest layer with its output memory "
+                             "reused against allocated at every call")
     args = parser.parse_args(argv)
+    if args.breakdown:
+        before = torch.get_num_threads()
+        try:
+            breakdown_rows(compressai_layers(), args.rounds, args.min_time)
+        finally:
+            torch.set_num_threads(before)
+        return
     both = not (args.layers or args.models)
     cl = compressai_layers()
     before = torch.get_num_threads()
