@@ -104,6 +104,17 @@ def compare(ref, mine, x, rounds, min_time, *others):
     return (*(statistics.median(t) * 1e3 for t in times), diff)
 
 
+def compare_with_bare(ref, mine, bare, x, rounds, min_time):
+    """compare() of ref and mine, and on 1 thread of ``bare`` too (NumPy's BLAS held to
+    one thread), as (ref ms, mine ms, bare ms or None, max difference). On more threads
+    NumPy's and torch's thread pools would fight over the cores: no bare time."""
+    if torch.get_num_threads() == 1:
+        with threadpoolctl.threadpool_limits(1):
+            return compare(ref, mine, x, rounds, min_time, bare)
+    a, b, diff = compare(ref, mine, x, rounds, min_time)
+    return a, b, None, diff
+
+
 def layer_rows(cl, threads, rounds, min_time):
     rows = []
     for n in (128, 192):
@@ -117,12 +128,8 @@ def layer_rows(cl, threads, rounds, min_time):
                     xf = x.to(memory_format=memory_format)
                     for t in threads:
                         torch.set_num_threads(t)
-                        if t == 1:      # and the bare product, NumPy's BLAS on 1 thread
-                            with threadpoolctl.threadpool_limits(1):
-                                a, b, c, diff = compare(ref, mine, xf, rounds, min_time,
-                                                        _BareProduct(ref))
-                        else:
-                            (a, b, diff), c = compare(ref, mine, xf, rounds, min_time), None
+                        a, b, c, diff = compare_with_bare(ref, mine, _BareProduct(ref), xf,
+                                                          rounds, min_time)
                         rows.append(("IGDN" if inverse else "GDN", (1, n, h, w), fmt, t, a, b,
                                      c, diff))
                         product = "" if c is None else f"  product {c:9.3f} ms  {b / c:5.2f}"
@@ -183,11 +190,7 @@ def model_rows(cl, threads, rounds, min_time, quality_channels=(192, 320)):
                                        ("g_s", g_s, fast_s, bare_s, y)):
         for t in threads:
             torch.set_num_threads(t)
-            if t == 1:      # NumPy's BLAS held to one thread too
-                with threadpoolctl.threadpool_limits(1):
-                    a, b, c, diff = compare(ref, mine, inp, rounds, min_time, bare)
-            else:           # two thread pools would fight over the cores: no floor
-                (a, b, diff), c = compare(ref, mine, inp, rounds, min_time), None
+            a, b, c, diff = compare_with_bare(ref, mine, bare, inp, rounds, min_time)
             rows.append((name, tuple(inp.shape), t, a, b, c, diff))
             floor = "" if c is None else f"  bare products {c:9.1f} ms  {a / c:5.2f}x"
             print(f"{name} {tuple(inp.shape)} {t} thr  stock {a:9.1f} ms  accelerated "
@@ -285,17 +288,13 @@ def main(argv=None):
                              "(1 thread), and the largest layer with its output memory "
                              "reused against allocated at every call")
     args = parser.parse_args(argv)
-    if args.breakdown:
-        before = torch.get_num_threads()
-        try:
-            breakdown_rows(compressai_layers(), args.rounds, args.min_time)
-        finally:
-            torch.set_num_threads(before)
-        return
     both = not (args.layers or args.models)
     cl = compressai_layers()
     before = torch.get_num_threads()
     try:
+        if args.breakdown:
+            breakdown_rows(cl, args.rounds, args.min_time)
+            return
         layer = layer_rows(cl, args.threads, args.rounds, args.min_time) \
             if both or args.layers else []
         models = model_rows(cl, args.threads, args.rounds, args.min_time) \

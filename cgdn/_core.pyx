@@ -302,9 +302,10 @@ cdef inline Py_ssize_t _tile_positions(Py_ssize_t n_ch) noexcept nogil:
     # Xeon. From 96 channels, 208: the mix reads a panel of f's rows (slab_stride(n)
     # apart) once per block of output rows, and rows 1 KB apart (256 float32) fall in a
     # quarter of the L1 cache's sets, so a panel of ~100 rows or more no longer stays in
-    # L1; 208 (832 bytes, 13 lines) spreads them. AVX2 on the AMD EPYC, side by side,
-    # float32: 4-16% faster at C = 128-320 on 1 thread, 2-12% on 2 (160 about the
-    # same, 128 as slow as 256); at C = 32 and 64 256 stays (208: 4% slower at 32).
+    # L1; 208 (832 bytes, 13 lines) spreads them. AVX2 on the AMD EPYC against the
+    # build with 256, float32: 7-13% faster at C = 128-256 on 1 thread, 2-11% on 2,
+    # C = 320 neutral (160 about the same as 208, 128 as slow as 256); below 96, 256
+    # stays (208: 4% slower at C = 32). Kernel notes, "channels_first tiles".
     return 208 if n_ch >= 96 else 256
 
 

@@ -38,9 +38,10 @@ _REPARAM_OFFSET = 2.0**-18
 def _numpy_views(x, out):
     """NumPy views of ``x`` and ``out`` in one layout, and its data_format.
 
-    ``out`` was made by ``torch.empty_like(x)``, so it is contiguous, 4-d channels_last,
-    or (for inputs of other strides) has x's strides; only in that last case is a
-    contiguous temporary used (the caller copies it into ``out``)."""
+    ``out`` is laid out as ``torch.empty_like(x)`` lays it out (made by it, or a reused
+    output of the same layout), so it is contiguous, 4-d channels_last, or (for inputs of
+    other strides) has x's strides; only in that last case is a contiguous temporary
+    used (the caller copies it into ``out``)."""
     if out.is_contiguous():
         return x.contiguous().numpy(), out.numpy(), "channels_first", None
     if out.dim() == 4 and out.is_contiguous(memory_format=torch.channels_last):
