@@ -290,8 +290,8 @@ class GDN(nn.Module):
     view of it, ``Tensor.numpy()`` array or DLPack capsule refers to it. An output still
     in use is never overwritten (the call then allocates a new one). The cost is one
     output's memory held per module between calls (dropped with the module or by
-    setting ``reuse_output = False``); such outputs are tensors on NumPy memory, so
-    they cannot be resized in place (``Tensor.resize_`` to a larger size raises).
+    setting ``reuse_output = False``); such outputs are made by ``torch.from_numpy``,
+    so they cannot be grown in place (``Tensor.resize_`` to a larger size raises).
 
     Examples
     --------
